@@ -1,0 +1,503 @@
+// aerec — the CPU extension module. Thin by design: check arrays (arrays.h), allocate outputs,
+// release the GIL, call the kernel. Built once per instruction-set variant (CMake's AEREC_ISA
+// list); each variant is a separate module (_aerec_cpu, _aerec_cpu_avx2, _aerec_cpu_avx512) and
+// aerec._native imports the best one the CPU supports.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+
+#include "aerec/activations.h"
+#include "aerec/elementwise.h"
+#include "aerec/losses.h"
+#include "aerec/masked_decoder.h"
+#include "aerec/optim.h"
+#include "aerec/parallel.h"
+#include "aerec/sparse_encoder.h"
+#include "aerec/topk.h"
+#include "arrays.h"
+
+#ifndef AEREC_MODULE_NAME
+#define AEREC_MODULE_NAME _aerec_cpu
+#endif
+#ifndef AEREC_ISA_NAME
+#define AEREC_ISA_NAME "generic"
+#endif
+#ifndef AEREC_VERSION
+#define AEREC_VERSION "0.0.0"
+#endif
+
+namespace py = pybind11;
+using namespace aerec;
+
+namespace {
+
+py::array_t<int64_t> to_numpy(const std::vector<int64_t>& v) {
+    py::array_t<int64_t> a(static_cast<py::ssize_t>(v.size()));
+    std::copy(v.begin(), v.end(), a.mutable_data());
+    return a;
+}
+
+template <class T, class I>
+Csr<I, T> csr_view(const py::array& indptr, const py::array& indices, const T* data, int64_t n_rows, int64_t n_cols) {
+    return Csr<I, T>{static_cast<const I*>(indptr.data()), static_cast<const I*>(indices.data()), data, n_rows, n_cols};
+}
+
+// ---- family 1: sparse encoder -----------------------------------------------------------------
+
+py::array sparse_encoder_forward_py(py::array indptr, py::array indices, py::array data, int64_t n_cols, py::array W,
+                                    py::object b, py::object row_scale, double dropout, uint64_t seed, uint64_t step,
+                                    int64_t row_offset, int n_threads) {
+    check_threads(n_threads);
+    check_rate(dropout, "dropout");
+    return with_float_type(W, "W", [&](auto t) -> py::array {
+        using T = decltype(t);
+        return with_index_type(indices, "indices", [&](auto i) -> py::array {
+            using I = decltype(i);
+            const int64_t n_rows = check_csr<I>(indptr, indices, n_cols, "X");
+            const T* x = in_ptr<T>(data, "X.data", {indices.shape(0)});
+            if (W.ndim() != 2) fail_value("W: expected a 2-D (n_items, n_hidden) array, got shape " + shape_str(W));
+            const int64_t h = W.shape(1);
+            const T* w = in_ptr<T>(W, "W", {n_cols, h});
+            const T* bp = opt_in_ptr<T>(b, "b", {h});
+            const T* dp = opt_in_ptr<T>(row_scale, "row_scale", {n_rows});
+            auto Z = new_array<T>({n_rows, h});
+            T* z = Z.mutable_data();
+            const auto X = csr_view<T, I>(indptr, indices, x, n_rows, n_cols);
+            py::gil_scoped_release release;
+            sparse_encoder_forward<T, I>(X, w, bp, dp, h, dropout, seed, step, row_offset, z, n_threads);
+            return Z;
+        });
+    });
+}
+
+py::tuple sparse_encoder_backward_py(py::array indptr, py::array indices, py::array data, int64_t n_cols,
+                                     py::array dZ, py::object row_scale, double dropout, uint64_t seed, uint64_t step,
+                                     int64_t row_offset, int n_threads) {
+    check_threads(n_threads);
+    check_rate(dropout, "dropout");
+    return with_float_type(dZ, "dZ", [&](auto t) -> py::tuple {
+        using T = decltype(t);
+        return with_index_type(indices, "indices", [&](auto i) -> py::tuple {
+            using I = decltype(i);
+            const int64_t n_rows = check_csr<I>(indptr, indices, n_cols, "X");
+            const T* x = in_ptr<T>(data, "X.data", {indices.shape(0)});
+            if (dZ.ndim() != 2) fail_value("dZ: expected a 2-D (n_rows, n_hidden) array, got shape " + shape_str(dZ));
+            const int64_t h = dZ.shape(1);
+            const T* dz = in_ptr<T>(dZ, "dZ", {n_rows, h});
+            const T* dp = opt_in_ptr<T>(row_scale, "row_scale", {n_rows});
+            const auto X = csr_view<T, I>(indptr, indices, x, n_rows, n_cols);
+            ItemMajor im;
+            {
+                py::gil_scoped_release release;
+                im = build_item_major<I>(X.indptr, X.indices, n_rows, n_cols);
+            }
+            const int64_t m = static_cast<int64_t>(im.items.size());
+            auto dW = new_array<T>({m, h});
+            auto db = new_array<T>({h});
+            T *dw = dW.mutable_data(), *dbp = db.mutable_data();
+            {
+                py::gil_scoped_release release;
+                sparse_encoder_backward<T, I>(X, im, dz, dp, h, dropout, seed, step, row_offset, dw, dbp, n_threads);
+            }
+            return py::make_tuple(to_numpy(im.items), dW, db);
+        });
+    });
+}
+
+// ---- family 2: masked decoder -----------------------------------------------------------------
+
+py::array masked_decoder_forward_py(py::array indptr, py::array indices, int64_t n_cols, py::array H, py::array V,
+                                    py::object c, int n_threads) {
+    check_threads(n_threads);
+    return with_float_type(H, "H", [&](auto t) -> py::array {
+        using T = decltype(t);
+        return with_index_type(indices, "indices", [&](auto i) -> py::array {
+            using I = decltype(i);
+            const int64_t n_rows = check_csr<I>(indptr, indices, n_cols, "mask");
+            if (H.ndim() != 2) fail_value("H: expected a 2-D (n_rows, n_hidden) array, got shape " + shape_str(H));
+            const int64_t h = H.shape(1);
+            const T* hp = in_ptr<T>(H, "H", {n_rows, h});
+            const T* vp = in_ptr<T>(V, "V", {n_cols, h});
+            const T* cp = opt_in_ptr<T>(c, "c", {n_cols});
+            auto out = new_array<T>({static_cast<int64_t>(indices.shape(0))});
+            T* o = out.mutable_data();
+            const auto M = csr_view<T, I>(indptr, indices, nullptr, n_rows, n_cols);
+            py::gil_scoped_release release;
+            masked_decoder_forward<T, I>(M, hp, vp, cp, h, o, n_threads);
+            return out;
+        });
+    });
+}
+
+py::tuple masked_decoder_backward_py(py::array indptr, py::array indices, int64_t n_cols, py::array H, py::array V,
+                                     py::array d_out, int n_threads) {
+    check_threads(n_threads);
+    return with_float_type(H, "H", [&](auto t) -> py::tuple {
+        using T = decltype(t);
+        return with_index_type(indices, "indices", [&](auto i) -> py::tuple {
+            using I = decltype(i);
+            const int64_t n_rows = check_csr<I>(indptr, indices, n_cols, "mask");
+            if (H.ndim() != 2) fail_value("H: expected a 2-D (n_rows, n_hidden) array, got shape " + shape_str(H));
+            const int64_t h = H.shape(1);
+            const T* hp = in_ptr<T>(H, "H", {n_rows, h});
+            const T* vp = in_ptr<T>(V, "V", {n_cols, h});
+            const T* dp = in_ptr<T>(d_out, "d_out", {static_cast<int64_t>(indices.shape(0))});
+            const auto M = csr_view<T, I>(indptr, indices, nullptr, n_rows, n_cols);
+            ItemMajor im;
+            {
+                py::gil_scoped_release release;
+                im = build_item_major<I>(M.indptr, M.indices, n_rows, n_cols);
+            }
+            const int64_t m = static_cast<int64_t>(im.items.size());
+            auto dH = new_array<T>({n_rows, h});
+            auto dV = new_array<T>({m, h});
+            auto dc = new_array<T>({m});
+            T *dhp = dH.mutable_data(), *dvp = dV.mutable_data(), *dcp = dc.mutable_data();
+            {
+                py::gil_scoped_release release;
+                masked_decoder_backward<T, I>(M, im, hp, vp, dp, h, dhp, dvp, dcp, n_threads);
+            }
+            return py::make_tuple(dH, to_numpy(im.items), dV, dc);
+        });
+    });
+}
+
+// ---- family 3: losses -------------------------------------------------------------------------
+
+py::tuple masked_mse_py(py::array pred, py::array target, double scale, int n_threads) {
+    check_threads(n_threads);
+    return with_float_type(pred, "pred", [&](auto t) -> py::tuple {
+        using T = decltype(t);
+        if (pred.ndim() != 1) fail_value("pred: expected a 1-D array, got shape " + shape_str(pred));
+        const int64_t n = pred.shape(0);
+        const T* p = in_ptr<T>(pred, "pred", {n});
+        const T* y = in_ptr<T>(target, "target", {n});
+        auto grad = new_array<T>({n});
+        T* g = grad.mutable_data();
+        double loss;
+        {
+            py::gil_scoped_release release;
+            loss = masked_mse<T>(p, y, n, scale, g, n_threads);
+        }
+        return py::make_tuple(loss, grad);
+    });
+}
+
+double multinomial_loss_grad_py(py::array logits, py::object c, py::array indptr, py::array indices, py::array data,
+                                double scale, int n_threads) {
+    check_threads(n_threads);
+    return with_float_type(logits, "logits", [&](auto t) -> double {
+        using T = decltype(t);
+        return with_index_type(indices, "indices", [&](auto i) -> double {
+            using I = decltype(i);
+            if (logits.ndim() != 2)
+                fail_value("logits: expected a 2-D (n_rows, n_items) array, got shape " + shape_str(logits));
+            const int64_t n_cols = logits.shape(1);
+            const int64_t n_rows = check_csr<I>(indptr, indices, n_cols, "X");
+            T* s = out_ptr<T>(logits, "logits", {n_rows, n_cols});
+            const T* cp = opt_in_ptr<T>(c, "c", {n_cols});
+            const T* x = in_ptr<T>(data, "X.data", {indices.shape(0)});
+            const auto X = csr_view<T, I>(indptr, indices, x, n_rows, n_cols);
+            py::gil_scoped_release release;
+            return multinomial_loss_grad<T, I>(s, cp, X, scale, n_threads);
+        });
+    });
+}
+
+py::tuple gaussian_kl_py(py::array mu, py::array logvar, double scale, int n_threads) {
+    check_threads(n_threads);
+    return with_float_type(mu, "mu", [&](auto t) -> py::tuple {
+        using T = decltype(t);
+        if (mu.ndim() != 2) fail_value("mu: expected a 2-D array, got shape " + shape_str(mu));
+        const int64_t r = mu.shape(0), d = mu.shape(1);
+        const T* m = in_ptr<T>(mu, "mu", {r, d});
+        const T* lv = in_ptr<T>(logvar, "logvar", {r, d});
+        auto dmu = new_array<T>({r, d});
+        auto dlv = new_array<T>({r, d});
+        T *dm = dmu.mutable_data(), *dl = dlv.mutable_data();
+        double loss;
+        {
+            py::gil_scoped_release release;
+            loss = gaussian_kl<T>(m, lv, r * d, scale, dm, dl, n_threads);
+        }
+        return py::make_tuple(loss, dmu, dlv);
+    });
+}
+
+// Optimiser arrays may have any shape; they are used flat, so they must agree in size. A reshape of
+// a C-contiguous array is a view, so in-place updates reach the caller's array; anything else is
+// refused rather than silently updating a copy.
+py::array flat(py::array a, const char* name = "array") {
+    if (!(a.flags() & py::array::c_style)) fail_value(std::string(name) + ": array must be C-contiguous");
+    return a.ndim() == 1 ? a : py::array(a.reshape({a.size()}));
+}
+
+// ---- family 4: activations, dropout, random draws ----------------------------------------------
+
+// An output array: a new one shaped like `like`, or `out` checked to match it and be writable.
+template <class T>
+py::array_t<T> output_like(const py::array& like, const py::object& out) {
+    std::vector<py::ssize_t> shape(like.shape(), like.shape() + like.ndim());
+    if (out.is_none()) return py::array_t<T>(shape);
+    py::array o(out);
+    if (!has_dtype<T>(o)) fail_type("out: dtype does not match the input's");
+    if (!(o.flags() & py::array::c_style) || !o.writeable()) fail_value("out: must be a writable C-contiguous array");
+    if (o.ndim() != like.ndim() || !std::equal(shape.begin(), shape.end(), o.shape()))
+        fail_value("out: shape " + shape_str(o) + " does not match the input's " + shape_str(like));
+    return py::array_t<T>(o);
+}
+
+void check_kind(int kind) {
+    if (kind < 0 || kind >= kNumActivations) fail_value("unknown activation code " + std::to_string(kind));
+}
+
+py::array activation_forward_py(int kind, double alpha, py::array Z, py::object out, int n_threads) {
+    check_threads(n_threads);
+    check_kind(kind);
+    return with_float_type(Z, "Z", [&](auto t) -> py::array {
+        using T = decltype(t);
+        if (!(Z.flags() & py::array::c_style)) fail_value("Z: array must be C-contiguous");
+        const T* z = static_cast<const T*>(Z.data());
+        auto Y = output_like<T>(Z, out);
+        T* y = Y.mutable_data();
+        const int64_t n = Z.size();
+        py::gil_scoped_release release;
+        activation_forward<T>(kind, T(alpha), z, n, y, n_threads);
+        return Y;
+    });
+}
+
+py::array activation_backward_py(int kind, double alpha, py::array Z, py::array Y, py::array dY, py::object out,
+                                 int n_threads) {
+    check_threads(n_threads);
+    check_kind(kind);
+    return with_float_type(Z, "Z", [&](auto t) -> py::array {
+        using T = decltype(t);
+        std::vector<int64_t> s(Z.shape(), Z.shape() + Z.ndim());
+        const int64_t n = Z.size();
+        if (!(Z.flags() & py::array::c_style)) fail_value("Z: array must be C-contiguous");
+        for (const auto* p : {&Y, &dY})
+            if (p->size() != n || p->ndim() != Z.ndim() || !std::equal(s.begin(), s.end(), p->shape()))
+                fail_value("Y and dY must have the shape of Z " + shape_str(Z));
+        const T* z = static_cast<const T*>(Z.data());
+        const T* y = in_ptr<T>(flat(Y, "Y"), "Y", {n});
+        const T* dy = in_ptr<T>(flat(dY, "dY"), "dY", {n});
+        auto dZ = output_like<T>(Z, out);
+        T* dz = dZ.mutable_data();
+        py::gil_scoped_release release;
+        activation_backward<T>(kind, T(alpha), z, y, dy, n, dz, n_threads);
+        return dZ;
+    });
+}
+
+py::array dropout_py(py::array X, double rate, uint64_t seed, uint64_t step, int64_t row_offset, py::object out,
+                     int n_threads) {
+    check_threads(n_threads);
+    check_rate(rate, "rate");
+    return with_float_type(X, "X", [&](auto t) -> py::array {
+        using T = decltype(t);
+        if (X.ndim() != 2) fail_value("X: expected a 2-D array, got shape " + shape_str(X));
+        const int64_t r = X.shape(0), c = X.shape(1);
+        const T* x = in_ptr<T>(X, "X", {r, c});
+        auto Y = output_like<T>(X, out);
+        T* y = Y.mutable_data();
+        py::gil_scoped_release release;
+        dropout<T>(x, r, c, rate, seed, step, row_offset, y, n_threads);
+        return Y;
+    });
+}
+
+template <bool Normal>
+py::array random_py(int64_t n_rows, int64_t n_cols, uint64_t seed, uint64_t step, int64_t row_offset,
+                    const std::string& dtype, int n_threads) {
+    check_threads(n_threads);
+    if (n_rows < 0 || n_cols < 0) fail_value("n_rows and n_cols must be >= 0");
+    auto run = [&](auto t) -> py::array {
+        using T = decltype(t);
+        auto out = new_array<T>({n_rows, n_cols});
+        T* o = out.mutable_data();
+        py::gil_scoped_release release;
+        if constexpr (Normal) random_normal<T>(n_rows, n_cols, seed, step, row_offset, o, n_threads);
+        else random_uniform<T>(n_rows, n_cols, seed, step, row_offset, o, n_threads);
+        return out;
+    };
+    if (dtype == "float32") return run(float{});
+    if (dtype == "float64") return run(double{});
+    fail_type("dtype must be 'float32' or 'float64', got '" + dtype + "'");
+}
+
+// ---- family 5: optimisers ---------------------------------------------------------------------
+
+template <class T>
+T* state_ptr(py::array& a, const char* name, int64_t n) {
+    if (a.size() != n) fail_value(std::string(name) + ": size " + std::to_string(a.size()) +
+                                  " does not match the parameter's " + std::to_string(n));
+    return out_ptr<T>(a, name, {n}) ;
+}
+
+void sgd_step_py(py::array param, py::array grad, py::object velocity, double lr, double momentum, bool nesterov,
+                 double weight_decay, int n_threads) {
+    check_threads(n_threads);
+    with_float_type(param, "param", [&](auto t) {
+        using T = decltype(t);
+        const int64_t n = param.size();
+        py::array pf = flat(param, "param"), gf = flat(grad, "grad");
+        T* p = state_ptr<T>(pf, "param", n);
+        const T* g = in_ptr<T>(gf, "grad", {n});
+        T* v = nullptr;
+        py::array vf;
+        if (!velocity.is_none()) {
+            vf = flat(py::array(velocity), "velocity");
+            v = state_ptr<T>(vf, "velocity", n);
+        } else if (momentum != 0.0) {
+            fail_value("velocity is required when momentum != 0");
+        }
+        py::gil_scoped_release release;
+        sgd_step<T>(p, g, v, n, lr, momentum, nesterov, weight_decay, n_threads);
+    });
+}
+
+void adam_step_py(py::array param, py::array grad, py::array m, py::array v, int64_t t_step, double lr, double beta1,
+                  double beta2, double eps, double weight_decay, bool decoupled, int n_threads) {
+    check_threads(n_threads);
+    if (t_step < 1) fail_value("t (the step count) must be >= 1");
+    with_float_type(param, "param", [&](auto t) {
+        using T = decltype(t);
+        const int64_t n = param.size();
+        py::array pf = flat(param, "param"), gf = flat(grad, "grad"), mf = flat(m, "m"), vf = flat(v, "v");
+        T* p = state_ptr<T>(pf, "param", n);
+        const T* g = in_ptr<T>(gf, "grad", {n});
+        T* mp = state_ptr<T>(mf, "m", n);
+        T* vp = state_ptr<T>(vf, "v", n);
+        py::gil_scoped_release release;
+        adam_step<T>(p, g, mp, vp, n, t_step, lr, beta1, beta2, eps, weight_decay, decoupled, n_threads);
+    });
+}
+
+void rprop_step_py(py::array param, py::array grad, py::array prev_grad, py::array step_size, double eta_minus,
+                   double eta_plus, double step_min, double step_max, int n_threads) {
+    check_threads(n_threads);
+    with_float_type(param, "param", [&](auto t) {
+        using T = decltype(t);
+        const int64_t n = param.size();
+        py::array pf = flat(param, "param"), gf = flat(grad, "grad"), qf = flat(prev_grad, "prev_grad"),
+                  sf = flat(step_size, "step_size");
+        T* p = state_ptr<T>(pf, "param", n);
+        const T* g = in_ptr<T>(gf, "grad", {n});
+        T* q = state_ptr<T>(qf, "prev_grad", n);
+        T* s = state_ptr<T>(sf, "step_size", n);
+        py::gil_scoped_release release;
+        rprop_step<T>(p, g, q, s, n, eta_minus, eta_plus, step_min, step_max, n_threads);
+    });
+}
+
+// ---- family 6: top-k --------------------------------------------------------------------------
+
+py::tuple topk_py(py::array scores, int64_t k, py::object excl_indptr, py::object excl_indices, py::object candidates,
+                  int n_threads) {
+    check_threads(n_threads);
+    if (k < 1) fail_value("k must be >= 1, got " + std::to_string(k));
+    return with_float_type(scores, "scores", [&](auto t) -> py::tuple {
+        using T = decltype(t);
+        if (scores.ndim() != 2) fail_value("scores: expected a 2-D (n_rows, n_items) array, got shape " + shape_str(scores));
+        const int64_t n_rows = scores.shape(0), n_items = scores.shape(1);
+        const T* s = in_ptr<T>(scores, "scores", {n_rows, n_items});
+        const int64_t* cand = nullptr;
+        int64_t n_cand = 0;
+        if (!candidates.is_none()) {
+            py::array ca(candidates);
+            if (ca.ndim() != 1) fail_value("candidates: expected a 1-D array");
+            n_cand = ca.shape(0);
+            cand = in_ptr<int64_t>(ca, "candidates", {n_cand});
+            for (int64_t t2 = 0; t2 < n_cand; ++t2) {
+                if (cand[t2] < 0 || cand[t2] >= n_items)
+                    fail_value("candidates: item " + std::to_string(cand[t2]) + " is out of range [0, " +
+                               std::to_string(n_items) + ")");
+                if (t2 > 0 && cand[t2] <= cand[t2 - 1]) fail_value("candidates: must be strictly increasing");
+            }
+        }
+        auto idx = new_array<int64_t>({n_rows, k});
+        auto val = new_array<T>({n_rows, k});
+        int64_t* ip = idx.mutable_data();
+        T* vp = val.mutable_data();
+        if (excl_indptr.is_none() != excl_indices.is_none())
+            fail_value("exclude: indptr and indices must be given together");
+        if (excl_indptr.is_none()) {
+            py::gil_scoped_release release;
+            topk<T, int32_t>(s, n_rows, n_items, k, nullptr, nullptr, cand, n_cand, ip, vp, n_threads);
+            return py::make_tuple(idx, val);
+        }
+        py::array eip(excl_indptr), eix(excl_indices);
+        with_index_type(eix, "exclude.indices", [&](auto i) {
+            using I = decltype(i);
+            const int64_t er = check_csr<I>(eip, eix, n_items, "exclude");
+            if (er != n_rows)
+                fail_value("exclude: has " + std::to_string(er) + " rows but scores has " + std::to_string(n_rows));
+            const I* a = static_cast<const I*>(eip.data());
+            const I* b = static_cast<const I*>(eix.data());
+            py::gil_scoped_release release;
+            topk<T, I>(s, n_rows, n_items, k, a, b, cand, n_cand, ip, vp, n_threads);
+        });
+        return py::make_tuple(idx, val);
+    });
+}
+
+py::dict build_info() {
+    py::dict d;
+    d["version"] = AEREC_VERSION;
+    d["isa"] = AEREC_ISA_NAME;
+    d["openmp"] = openmp_enabled();
+    d["openmp_max_threads"] = openmp_max_threads();
+#if defined(__VERSION__)
+    d["compiler"] = __VERSION__;
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+    d["sanitizers"] = true;
+#else
+    d["sanitizers"] = false;
+#endif
+    return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(AEREC_MODULE_NAME, m) {
+    m.doc() = "aerec CPU kernels (" AEREC_ISA_NAME "); use the validated wrappers in aerec.kernels.";
+    using py::arg;
+    const auto none = py::none();
+    m.def("build_info", &build_info);
+    m.def("sparse_encoder_forward", &sparse_encoder_forward_py, arg("indptr"), arg("indices"), arg("data"),
+          arg("n_cols"), arg("W"), arg("b"), arg("row_scale"), arg("dropout"), arg("seed"), arg("step"),
+          arg("row_offset"), arg("n_threads"));
+    m.def("sparse_encoder_backward", &sparse_encoder_backward_py, arg("indptr"), arg("indices"), arg("data"),
+          arg("n_cols"), arg("dZ"), arg("row_scale"), arg("dropout"), arg("seed"), arg("step"), arg("row_offset"),
+          arg("n_threads"));
+    m.def("masked_decoder_forward", &masked_decoder_forward_py, arg("indptr"), arg("indices"), arg("n_cols"),
+          arg("H"), arg("V"), arg("c"), arg("n_threads"));
+    m.def("masked_decoder_backward", &masked_decoder_backward_py, arg("indptr"), arg("indices"), arg("n_cols"),
+          arg("H"), arg("V"), arg("d_out"), arg("n_threads"));
+    m.def("masked_mse", &masked_mse_py, arg("pred"), arg("target"), arg("scale"), arg("n_threads"));
+    m.def("multinomial_loss_grad", &multinomial_loss_grad_py, arg("logits"), arg("c"), arg("indptr"), arg("indices"),
+          arg("data"), arg("scale"), arg("n_threads"));
+    m.def("gaussian_kl", &gaussian_kl_py, arg("mu"), arg("logvar"), arg("scale"), arg("n_threads"));
+    m.def("activation_forward", &activation_forward_py, arg("kind"), arg("alpha"), arg("Z"), arg("out") = none,
+          arg("n_threads") = 1);
+    m.def("activation_backward", &activation_backward_py, arg("kind"), arg("alpha"), arg("Z"), arg("Y"), arg("dY"),
+          arg("out") = none, arg("n_threads") = 1);
+    m.def("dropout", &dropout_py, arg("X"), arg("rate"), arg("seed"), arg("step"), arg("row_offset"),
+          arg("out") = none, arg("n_threads") = 1);
+    m.def("random_uniform", &random_py<false>, arg("n_rows"), arg("n_cols"), arg("seed"), arg("step"),
+          arg("row_offset"), arg("dtype"), arg("n_threads"));
+    m.def("random_normal", &random_py<true>, arg("n_rows"), arg("n_cols"), arg("seed"), arg("step"),
+          arg("row_offset"), arg("dtype"), arg("n_threads"));
+    m.def("sgd_step", &sgd_step_py, arg("param"), arg("grad"), arg("velocity"), arg("lr"), arg("momentum"),
+          arg("nesterov"), arg("weight_decay"), arg("n_threads"));
+    m.def("adam_step", &adam_step_py, arg("param"), arg("grad"), arg("m"), arg("v"), arg("t"), arg("lr"),
+          arg("beta1"), arg("beta2"), arg("eps"), arg("weight_decay"), arg("decoupled"), arg("n_threads"));
+    m.def("rprop_step", &rprop_step_py, arg("param"), arg("grad"), arg("prev_grad"), arg("step_size"),
+          arg("eta_minus"), arg("eta_plus"), arg("step_min"), arg("step_max"), arg("n_threads"));
+    m.def("topk", &topk_py, arg("scores"), arg("k"), arg("excl_indptr"), arg("excl_indices"), arg("candidates"),
+          arg("n_threads"));
+}

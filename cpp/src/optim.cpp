@@ -1,0 +1,84 @@
+// aerec — family 5, CPU bodies: in-place optimiser updates over fixed chunks (elementwise, so the
+// result is the same for any n_threads).
+#include "aerec/optim.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "aerec/parallel.h"
+
+namespace aerec {
+
+constexpr int64_t kChunk = 32768;
+
+template <class T>
+void sgd_step(T* param, const T* grad, T* velocity, int64_t n, double lr, double momentum, bool nesterov,
+              double weight_decay, int n_threads) {
+    const T lr_ = T(lr), mu = T(momentum), wd = T(weight_decay);
+    parallel_chunks(n, kChunk, n_threads, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+            T g = grad[i] + wd * param[i];
+            if (velocity) {
+                const T v = mu * velocity[i] + g;
+                velocity[i] = v;
+                g = nesterov ? g + mu * v : v;
+            }
+            param[i] -= lr_ * g;
+        }
+    });
+}
+
+template <class T>
+void adam_step(T* param, const T* grad, T* m, T* v, int64_t n, int64_t t, double lr, double beta1, double beta2,
+               double eps, double weight_decay, bool decoupled, int n_threads) {
+    const T b1 = T(beta1), b2 = T(beta2), one_b1 = T(1.0 - beta1), one_b2 = T(1.0 - beta2);
+    const T step = T(lr / (1.0 - std::pow(beta1, static_cast<double>(t))));
+    const T inv_sqrt_bc2 = T(1.0 / std::sqrt(1.0 - std::pow(beta2, static_cast<double>(t))));
+    const T eps_ = T(eps), l2 = decoupled ? T(0) : T(weight_decay);
+    const T shrink = decoupled ? T(1.0 - lr * weight_decay) : T(1);
+    parallel_chunks(n, kChunk, n_threads, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+        for (int64_t i = begin; i < end; ++i) {
+            const T p = param[i] * shrink;
+            const T g = grad[i] + l2 * param[i];
+            const T mi = b1 * m[i] + one_b1 * g;
+            const T vi = b2 * v[i] + one_b2 * g * g;
+            m[i] = mi;
+            v[i] = vi;
+            param[i] = p - step * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps_);
+        }
+    });
+}
+
+template <class T>
+void rprop_step(T* param, const T* grad, T* prev_grad, T* step_size, int64_t n, double eta_minus, double eta_plus,
+                double step_min, double step_max, int n_threads) {
+    const T em = T(eta_minus), ep = T(eta_plus), smin = T(step_min), smax = T(step_max);
+    parallel_chunks(n, kChunk, n_threads, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+            T g = grad[i];
+            const T s = g * prev_grad[i];
+            T st = step_size[i];
+            if (s > T(0)) {
+                st = std::min(st * ep, smax);
+            } else if (s < T(0)) {
+                st = std::max(st * em, smin);
+                g = T(0);
+            }
+            step_size[i] = st;
+            param[i] -= (g > T(0) ? st : (g < T(0) ? -st : T(0)));
+            prev_grad[i] = g;
+        }
+    });
+}
+
+#define AEREC_INSTANTIATE(T)                                                                                          \
+    template void sgd_step<T>(T*, const T*, T*, int64_t, double, double, bool, double, int);                         \
+    template void adam_step<T>(T*, const T*, T*, T*, int64_t, int64_t, double, double, double, double, double, bool, \
+                               int);                                                                                 \
+    template void rprop_step<T>(T*, const T*, T*, T*, int64_t, double, double, double, double, int);
+AEREC_INSTANTIATE(float)
+AEREC_INSTANTIATE(double)
+#undef AEREC_INSTANTIATE
+
+}  // namespace aerec

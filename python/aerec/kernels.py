@@ -1,0 +1,301 @@
+"""The native kernels, validated: the functions the training engine and the estimators call.
+
+Every function checks its arguments (dtype, shape, C order, CSR structure, ranges) and raises a
+``TypeError``/``ValueError`` naming the argument before native code runs; none converts an array
+silently. Each has a float64 NumPy oracle ``aerec._reference.ref_<name>`` with the same meaning.
+
+Conventions: dense arrays are C-contiguous float32 or float64 and all arrays of one call share that
+dtype; sparse inputs are canonical ``scipy.sparse`` CSR (sorted, unique indices) with int32 or
+int64 indices; ``n_threads=None`` uses every usable core (see ``aerec._threads``). Results are
+bit-identical for any ``n_threads``. Random draws (dropout, uniform, normal) are a pure function of
+``(seed, step, row_offset + row, column)`` — Philox4x32-10 — so they do not depend on threads,
+batching order or device.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import _native
+from ._threads import effective_n_threads
+from ._validation import check_csr, check_dense, check_float_dtype, check_scalar, check_seed
+
+__all__ = [
+    "ACTIVATIONS",
+    "sparse_encoder_forward",
+    "sparse_encoder_backward",
+    "masked_decoder_forward",
+    "masked_decoder_backward",
+    "masked_mse",
+    "multinomial_loss_grad",
+    "gaussian_kl",
+    "activation_forward",
+    "activation_backward",
+    "dropout",
+    "random_uniform",
+    "random_normal",
+    "sgd_step",
+    "adam_step",
+    "rprop_step",
+    "topk",
+]
+
+#: Activation names → codes shared with the C++ (elementwise.h), with each one's default alpha.
+ACTIVATIONS = {
+    "identity": (0, 0.0),
+    "sigmoid": (1, 0.0),
+    "tanh": (2, 0.0),
+    "relu": (3, 0.0),
+    "elu": (4, 1.0),
+    "selu": (5, 0.0),
+    "leaky_relu": (6, 0.01),
+    "swish": (7, 0.0),
+}
+
+
+def _mod():
+    return _native.cpu_module()
+
+
+def _rate(rate, name):
+    check_scalar(rate, name, low=0.0, high=1.0, high_inclusive=False)
+    return float(rate)
+
+
+def _opt(a, name, dtype, shape):
+    return None if a is None else check_dense(a, name=name, dtype=dtype, ndim=len(shape), shape=shape)
+
+
+def _activation(name, alpha):
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}")
+    code, default = ACTIVATIONS[name]
+    return code, float(default if alpha is None else check_scalar(alpha, "alpha"))
+
+
+# ---- family 1: sparse encoder ------------------------------------------------------------------
+
+
+def sparse_encoder_forward(X, W, b=None, *, row_scale=None, dropout=0.0, seed=0, step=0, row_offset=0,
+                           n_threads=None):
+    """``Z = D·drop(X)·W + b`` reading only X's nonzeros.
+
+    X: CSR (n_rows, n_items); W: (n_items, h); b: (h,) or None; row_scale: D's diagonal (n_rows,) or
+    None; dropout: inverted-dropout rate on X's stored entries, keyed by (seed, step, row_offset + r,
+    item). Returns Z (n_rows, h).
+    """
+    W = check_dense(W, name="W", ndim=2)
+    indptr, indices, data, n_rows, n_items = check_csr(X, n_cols=W.shape[0], dtype=W.dtype)
+    h = W.shape[1]
+    return _mod().sparse_encoder_forward(
+        indptr, indices, data, n_items, W, _opt(b, "b", W.dtype, (h,)), _opt(row_scale, "row_scale", W.dtype, (n_rows,)),
+        _rate(dropout, "dropout"), check_seed(seed), check_seed(step, "step"), int(row_offset),
+        effective_n_threads(n_threads))
+
+
+def sparse_encoder_backward(X, dZ, *, row_scale=None, dropout=0.0, seed=0, step=0, row_offset=0, n_threads=None):
+    """Gradients of the sparse encoder given ``dZ`` (n_rows, h).
+
+    Returns ``(items, dW_items, db)``: the ascending int64 ids of the items present in X, the rows of
+    dW for those items only (len(items), h), and db (h,). The full dW is zero elsewhere.
+    """
+    dZ = check_dense(dZ, name="dZ", ndim=2)
+    indptr, indices, data, n_rows, n_items = check_csr(X, dtype=dZ.dtype)
+    if dZ.shape[0] != n_rows:
+        raise ValueError(f"dZ has {dZ.shape[0]} rows but X has {n_rows}")
+    return _mod().sparse_encoder_backward(
+        indptr, indices, data, n_items, dZ, _opt(row_scale, "row_scale", dZ.dtype, (n_rows,)),
+        _rate(dropout, "dropout"), check_seed(seed), check_seed(step, "step"), int(row_offset),
+        effective_n_threads(n_threads))
+
+
+# ---- family 2: masked decoder ------------------------------------------------------------------
+
+
+def masked_decoder_forward(mask, H, V, c=None, *, n_threads=None):
+    """``out_k = H[r]·V[j] + c[j]`` at each stored entry k = (r, j) of the CSR ``mask``.
+
+    H: (n_rows, h); V: (n_items, h) (item-major); c: (n_items,) or None. Returns (nnz,) in CSR order.
+    """
+    H = check_dense(H, name="H", ndim=2)
+    V = check_dense(V, name="V", dtype=H.dtype, ndim=2, shape=(None, H.shape[1]))
+    indptr, indices, _, n_rows, n_items = check_csr(mask, name="mask", n_cols=V.shape[0], pattern_only=True)
+    if H.shape[0] != n_rows:
+        raise ValueError(f"H has {H.shape[0]} rows but mask has {n_rows}")
+    return _mod().masked_decoder_forward(indptr, indices, n_items, H, V, _opt(c, "c", H.dtype, (n_items,)),
+                                         effective_n_threads(n_threads))
+
+
+def masked_decoder_backward(mask, H, V, d_out, *, n_threads=None):
+    """Gradients of the masked decoder given ``d_out`` (nnz,).
+
+    Returns ``(dH, items, dV_items, dc_items)``: dH (n_rows, h), then the ascending ids of the items
+    present in the mask with their rows of dV (len(items), h) and entries of dc (len(items),).
+    """
+    H = check_dense(H, name="H", ndim=2)
+    V = check_dense(V, name="V", dtype=H.dtype, ndim=2, shape=(None, H.shape[1]))
+    indptr, indices, _, n_rows, n_items = check_csr(mask, name="mask", n_cols=V.shape[0], pattern_only=True)
+    if H.shape[0] != n_rows:
+        raise ValueError(f"H has {H.shape[0]} rows but mask has {n_rows}")
+    d_out = check_dense(d_out, name="d_out", dtype=H.dtype, ndim=1, shape=(indices.shape[0],))
+    return _mod().masked_decoder_backward(indptr, indices, n_items, H, V, d_out, effective_n_threads(n_threads))
+
+
+# ---- family 3: losses --------------------------------------------------------------------------
+
+
+def masked_mse(pred, target, *, scale=1.0, n_threads=None):
+    """``loss = scale·Σ(pred − target)²`` and its gradient ``2·scale·(pred − target)``."""
+    pred = check_dense(pred, name="pred", ndim=1)
+    target = check_dense(target, name="target", dtype=pred.dtype, ndim=1, shape=pred.shape)
+    return _mod().masked_mse(pred, target, float(check_scalar(scale, "scale")), effective_n_threads(n_threads))
+
+
+def multinomial_loss_grad(logits, X, c=None, *, scale=1.0, n_threads=None):
+    """Multinomial negative log-likelihood with bias and log-softmax fused; gradient in place.
+
+    ``loss = −scale·Σ_r Σ_j X_rj·log softmax(logits_r + c)_j`` is returned, and ``logits`` (n_rows,
+    n_items), which must be writable, is overwritten with ``∂loss/∂logits``.
+    """
+    logits = check_dense(logits, name="logits", ndim=2, writeable=True)
+    indptr, indices, data, n_rows, n_items = check_csr(X, n_cols=logits.shape[1], dtype=logits.dtype)
+    if logits.shape[0] != n_rows:
+        raise ValueError(f"logits has {logits.shape[0]} rows but X has {n_rows}")
+    return _mod().multinomial_loss_grad(logits, _opt(c, "c", logits.dtype, (n_items,)), indptr, indices, data,
+                                        float(check_scalar(scale, "scale")), effective_n_threads(n_threads))
+
+
+def gaussian_kl(mu, logvar, *, scale=1.0, n_threads=None):
+    """``scale·Σ ½(−logvar + e^logvar + mu² − 1)`` and its gradients ``(loss, dmu, dlogvar)``."""
+    mu = check_dense(mu, name="mu", ndim=2)
+    logvar = check_dense(logvar, name="logvar", dtype=mu.dtype, ndim=2, shape=mu.shape)
+    return _mod().gaussian_kl(mu, logvar, float(check_scalar(scale, "scale")), effective_n_threads(n_threads))
+
+
+# ---- family 4: activations, dropout, random draws ------------------------------------------------
+
+
+def activation_forward(name, Z, *, alpha=None, out=None, n_threads=None):
+    """``Y = f(Z)`` for f in ``ACTIVATIONS`` (alpha: ELU's alpha / leaky ReLU's slope)."""
+    code, alpha = _activation(name, alpha)
+    Z = check_dense(Z, name="Z")
+    return _mod().activation_forward(code, alpha, Z, out, effective_n_threads(n_threads))
+
+
+def activation_backward(name, Z, Y, dY, *, alpha=None, out=None, n_threads=None):
+    """``dZ = f'(Z)·dY`` given ``Y = f(Z)`` from the forward pass."""
+    code, alpha = _activation(name, alpha)
+    Z = check_dense(Z, name="Z")
+    Y = check_dense(Y, name="Y", dtype=Z.dtype, shape=Z.shape)
+    dY = check_dense(dY, name="dY", dtype=Z.dtype, shape=Z.shape)
+    return _mod().activation_backward(code, alpha, Z, Y, dY, out, effective_n_threads(n_threads))
+
+
+def dropout(X, rate, *, seed=0, step=0, row_offset=0, out=None, n_threads=None):
+    """Inverted dropout on a dense (n_rows, n_cols) block; call again on dY for the backward pass."""
+    X = check_dense(X, name="X", ndim=2)
+    return _mod().dropout(X, _rate(rate, "rate"), check_seed(seed), check_seed(step, "step"), int(row_offset), out,
+                          effective_n_threads(n_threads))
+
+
+def _shape2(shape):
+    if isinstance(shape, numbers.Integral):
+        shape = (1, int(shape))
+    n_rows, n_cols = (int(s) for s in shape)
+    if n_rows < 0 or n_cols < 0:
+        raise ValueError(f"shape must be non-negative, got {shape}")
+    return n_rows, n_cols
+
+
+def random_uniform(shape, *, seed, step=0, row_offset=0, dtype=np.float32, n_threads=None):
+    """Uniform [0, 1) draws (24 random bits) of shape (n_rows, n_cols)."""
+    n_rows, n_cols = _shape2(shape)
+    return _mod().random_uniform(n_rows, n_cols, check_seed(seed), check_seed(step, "step"), int(row_offset),
+                                 check_float_dtype(dtype).name, effective_n_threads(n_threads))
+
+
+def random_normal(shape, *, seed, step=0, row_offset=0, dtype=np.float32, n_threads=None):
+    """Standard normal draws (Box–Muller, computed in double) of shape (n_rows, n_cols)."""
+    n_rows, n_cols = _shape2(shape)
+    return _mod().random_normal(n_rows, n_cols, check_seed(seed), check_seed(step, "step"), int(row_offset),
+                                check_float_dtype(dtype).name, effective_n_threads(n_threads))
+
+
+# ---- family 5: optimisers ------------------------------------------------------------------------
+
+
+def _state(a, name, like):
+    return check_dense(a, name=name, dtype=like.dtype, shape=like.shape, writeable=True)
+
+
+def sgd_step(param, grad, velocity=None, *, lr, momentum=0.0, nesterov=False, weight_decay=0.0, n_threads=None):
+    """In place: SGD with (Nesterov) momentum and L2 weight decay, PyTorch's rule."""
+    param = check_dense(param, name="param", writeable=True)
+    grad = check_dense(grad, name="grad", dtype=param.dtype, shape=param.shape)
+    if velocity is not None:
+        velocity = _state(velocity, "velocity", param)
+    elif momentum:
+        raise ValueError("velocity is required when momentum != 0")
+    _mod().sgd_step(param, grad, velocity, float(check_scalar(lr, "lr", low=0.0)),
+                    float(check_scalar(momentum, "momentum", low=0.0, high=1.0)), bool(nesterov),
+                    float(check_scalar(weight_decay, "weight_decay", low=0.0)), effective_n_threads(n_threads))
+
+
+def adam_step(param, grad, m, v, *, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=False,
+              n_threads=None):
+    """In place: one Adam step (t ≥ 1 counts steps); ``decoupled=True`` is AdamW's weight decay."""
+    param = check_dense(param, name="param", writeable=True)
+    grad = check_dense(grad, name="grad", dtype=param.dtype, shape=param.shape)
+    m, v = _state(m, "m", param), _state(v, "v", param)
+    _mod().adam_step(param, grad, m, v, int(check_scalar(t, "t", kind=numbers.Integral, low=1)),
+                     float(check_scalar(lr, "lr", low=0.0)),
+                     float(check_scalar(beta1, "beta1", low=0.0, high=1.0, high_inclusive=False)),
+                     float(check_scalar(beta2, "beta2", low=0.0, high=1.0, high_inclusive=False)),
+                     float(check_scalar(eps, "eps", low=0.0, low_inclusive=False)),
+                     float(check_scalar(weight_decay, "weight_decay", low=0.0)), bool(decoupled),
+                     effective_n_threads(n_threads))
+
+
+def rprop_step(param, grad, prev_grad, step_size, *, eta_minus=0.5, eta_plus=1.2, step_min=1e-6, step_max=50.0,
+               n_threads=None):
+    """In place: one iRprop− step (PyTorch's Rprop); ``step_size`` starts at the initial step (0.01)."""
+    param = check_dense(param, name="param", writeable=True)
+    grad = check_dense(grad, name="grad", dtype=param.dtype, shape=param.shape)
+    prev_grad, step_size = _state(prev_grad, "prev_grad", param), _state(step_size, "step_size", param)
+    check_scalar(eta_minus, "eta_minus", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+    check_scalar(eta_plus, "eta_plus", low=1.0, low_inclusive=False)
+    check_scalar(step_min, "step_min", low=0.0)
+    check_scalar(step_max, "step_max", low=step_min)
+    _mod().rprop_step(param, grad, prev_grad, step_size, float(eta_minus), float(eta_plus), float(step_min),
+                      float(step_max), effective_n_threads(n_threads))
+
+
+# ---- family 6: top-k ---------------------------------------------------------------------------
+
+
+def topk(scores, k, *, exclude=None, candidates=None, n_threads=None):
+    """Top-``k`` items per row of ``scores`` (n_rows, n_items), best first.
+
+    exclude: CSR (n_rows, n_items) of items never returned for that row (e.g. already seen);
+    candidates: item ids to choose from (any order, duplicates ignored). Ties rank the lower item
+    index first; NaN scores are never returned; a row with fewer than k eligible items is padded
+    with index −1 and score −inf. Returns ``(indices int64, scores)``, each (n_rows, k).
+    """
+    scores = check_dense(scores, name="scores", ndim=2)
+    k = int(check_scalar(k, "k", kind=numbers.Integral, low=1))
+    ex_ptr = ex_idx = None
+    if exclude is not None:
+        ex_ptr, ex_idx, _, n_rows, _ = check_csr(exclude, name="exclude", n_cols=scores.shape[1], pattern_only=True)
+        if n_rows != scores.shape[0]:
+            raise ValueError(f"exclude has {n_rows} rows but scores has {scores.shape[0]}")
+    if candidates is not None:
+        cand = np.asarray(candidates)
+        if cand.ndim != 1 or (cand.size and not np.issubdtype(cand.dtype, np.integer)):
+            raise TypeError("candidates must be a 1-D array of integer item ids")
+        cand = np.unique(cand).astype(np.int64)
+        if cand.size and (cand[0] < 0 or cand[-1] >= scores.shape[1]):
+            raise ValueError(f"candidates must be item ids in [0, {scores.shape[1]})")
+        candidates = cand
+    return _mod().topk(scores, k, ex_ptr, ex_idx, candidates, effective_n_threads(n_threads))
