@@ -105,9 +105,11 @@ int64_t check_csr(const py::array& indptr, const py::array& indices, int64_t n_c
     if (ip[0] != 0) fail_value(w + ": indptr[0] must be 0, got " + std::to_string(ip[0]));
     if (static_cast<int64_t>(ip[n_rows]) != nnz)
         fail_value(w + ": indptr[-1] = " + std::to_string(ip[n_rows]) + " does not equal nnz = " + std::to_string(nnz));
+    // indptr completely first: only then is every indices[indptr[r]:indptr[r+1]] known to be in bounds.
+    for (int64_t r = 0; r < n_rows; ++r)
+        if (ip[r + 1] < ip[r]) fail_value(w + ": indptr decreases at row " + std::to_string(r));
     for (int64_t r = 0; r < n_rows; ++r) {
         const int64_t a = ip[r], b = ip[r + 1];
-        if (b < a) fail_value(w + ": indptr decreases at row " + std::to_string(r));
         for (int64_t k = a; k < b; ++k) {
             const int64_t j = ix[k];
             if (j < 0 || j >= n_cols)

@@ -33,6 +33,14 @@ using namespace aerec;
 
 namespace {
 
+// Runs f with the GIL released and re-acquires it before returning, so no Python object is ever
+// created, copied or destroyed without the GIL (returns happen after nogil() has finished).
+template <class F>
+void nogil(F&& f) {
+    py::gil_scoped_release release;
+    f();
+}
+
 py::array_t<int64_t> to_numpy(const std::vector<int64_t>& v) {
     py::array_t<int64_t> a(static_cast<py::ssize_t>(v.size()));
     std::copy(v.begin(), v.end(), a.mutable_data());
@@ -65,8 +73,9 @@ py::array sparse_encoder_forward_py(py::array indptr, py::array indices, py::arr
             auto Z = new_array<T>({n_rows, h});
             T* z = Z.mutable_data();
             const auto X = csr_view<T, I>(indptr, indices, x, n_rows, n_cols);
-            py::gil_scoped_release release;
-            sparse_encoder_forward<T, I>(X, w, bp, dp, h, dropout, seed, step, row_offset, z, n_threads);
+            nogil([&] {
+                sparse_encoder_forward<T, I>(X, w, bp, dp, h, dropout, seed, step, row_offset, z, n_threads);
+            });
             return Z;
         });
     });
@@ -90,16 +99,18 @@ py::tuple sparse_encoder_backward_py(py::array indptr, py::array indices, py::ar
             const auto X = csr_view<T, I>(indptr, indices, x, n_rows, n_cols);
             ItemMajor im;
             {
-                py::gil_scoped_release release;
-                im = build_item_major<I>(X.indptr, X.indices, n_rows, n_cols);
+                nogil([&] {
+                    im = build_item_major<I>(X.indptr, X.indices, n_rows, n_cols);
+                });
             }
             const int64_t m = static_cast<int64_t>(im.items.size());
             auto dW = new_array<T>({m, h});
             auto db = new_array<T>({h});
             T *dw = dW.mutable_data(), *dbp = db.mutable_data();
             {
-                py::gil_scoped_release release;
-                sparse_encoder_backward<T, I>(X, im, dz, dp, h, dropout, seed, step, row_offset, dw, dbp, n_threads);
+                nogil([&] {
+                    sparse_encoder_backward<T, I>(X, im, dz, dp, h, dropout, seed, step, row_offset, dw, dbp, n_threads);
+                });
             }
             return py::make_tuple(to_numpy(im.items), dW, db);
         });
@@ -124,8 +135,9 @@ py::array masked_decoder_forward_py(py::array indptr, py::array indices, int64_t
             auto out = new_array<T>({static_cast<int64_t>(indices.shape(0))});
             T* o = out.mutable_data();
             const auto M = csr_view<T, I>(indptr, indices, nullptr, n_rows, n_cols);
-            py::gil_scoped_release release;
-            masked_decoder_forward<T, I>(M, hp, vp, cp, h, o, n_threads);
+            nogil([&] {
+                masked_decoder_forward<T, I>(M, hp, vp, cp, h, o, n_threads);
+            });
             return out;
         });
     });
@@ -147,8 +159,9 @@ py::tuple masked_decoder_backward_py(py::array indptr, py::array indices, int64_
             const auto M = csr_view<T, I>(indptr, indices, nullptr, n_rows, n_cols);
             ItemMajor im;
             {
-                py::gil_scoped_release release;
-                im = build_item_major<I>(M.indptr, M.indices, n_rows, n_cols);
+                nogil([&] {
+                    im = build_item_major<I>(M.indptr, M.indices, n_rows, n_cols);
+                });
             }
             const int64_t m = static_cast<int64_t>(im.items.size());
             auto dH = new_array<T>({n_rows, h});
@@ -156,8 +169,9 @@ py::tuple masked_decoder_backward_py(py::array indptr, py::array indices, int64_
             auto dc = new_array<T>({m});
             T *dhp = dH.mutable_data(), *dvp = dV.mutable_data(), *dcp = dc.mutable_data();
             {
-                py::gil_scoped_release release;
-                masked_decoder_backward<T, I>(M, im, hp, vp, dp, h, dhp, dvp, dcp, n_threads);
+                nogil([&] {
+                    masked_decoder_backward<T, I>(M, im, hp, vp, dp, h, dhp, dvp, dcp, n_threads);
+                });
             }
             return py::make_tuple(dH, to_numpy(im.items), dV, dc);
         });
@@ -178,8 +192,9 @@ py::tuple masked_mse_py(py::array pred, py::array target, double scale, int n_th
         T* g = grad.mutable_data();
         double loss;
         {
-            py::gil_scoped_release release;
-            loss = masked_mse<T>(p, y, n, scale, g, n_threads);
+            nogil([&] {
+                loss = masked_mse<T>(p, y, n, scale, g, n_threads);
+            });
         }
         return py::make_tuple(loss, grad);
     });
@@ -200,8 +215,9 @@ double multinomial_loss_grad_py(py::array logits, py::object c, py::array indptr
             const T* cp = opt_in_ptr<T>(c, "c", {n_cols});
             const T* x = in_ptr<T>(data, "X.data", {indices.shape(0)});
             const auto X = csr_view<T, I>(indptr, indices, x, n_rows, n_cols);
-            py::gil_scoped_release release;
-            return multinomial_loss_grad<T, I>(s, cp, X, scale, n_threads);
+            double loss = 0.0;
+            nogil([&] { loss = multinomial_loss_grad<T, I>(s, cp, X, scale, n_threads); });
+            return loss;
         });
     });
 }
@@ -219,8 +235,9 @@ py::tuple gaussian_kl_py(py::array mu, py::array logvar, double scale, int n_thr
         T *dm = dmu.mutable_data(), *dl = dlv.mutable_data();
         double loss;
         {
-            py::gil_scoped_release release;
-            loss = gaussian_kl<T>(m, lv, r * d, scale, dm, dl, n_threads);
+            nogil([&] {
+                loss = gaussian_kl<T>(m, lv, r * d, scale, dm, dl, n_threads);
+            });
         }
         return py::make_tuple(loss, dmu, dlv);
     });
@@ -263,8 +280,9 @@ py::array activation_forward_py(int kind, double alpha, py::array Z, py::object 
         auto Y = output_like<T>(Z, out);
         T* y = Y.mutable_data();
         const int64_t n = Z.size();
-        py::gil_scoped_release release;
-        activation_forward<T>(kind, T(alpha), z, n, y, n_threads);
+        nogil([&] {
+            activation_forward<T>(kind, T(alpha), z, n, y, n_threads);
+        });
         return Y;
     });
 }
@@ -286,8 +304,9 @@ py::array activation_backward_py(int kind, double alpha, py::array Z, py::array 
         const T* dy = in_ptr<T>(flat(dY, "dY"), "dY", {n});
         auto dZ = output_like<T>(Z, out);
         T* dz = dZ.mutable_data();
-        py::gil_scoped_release release;
-        activation_backward<T>(kind, T(alpha), z, y, dy, n, dz, n_threads);
+        nogil([&] {
+            activation_backward<T>(kind, T(alpha), z, y, dy, n, dz, n_threads);
+        });
         return dZ;
     });
 }
@@ -303,8 +322,9 @@ py::array dropout_py(py::array X, double rate, uint64_t seed, uint64_t step, int
         const T* x = in_ptr<T>(X, "X", {r, c});
         auto Y = output_like<T>(X, out);
         T* y = Y.mutable_data();
-        py::gil_scoped_release release;
-        dropout<T>(x, r, c, rate, seed, step, row_offset, y, n_threads);
+        nogil([&] {
+            dropout<T>(x, r, c, rate, seed, step, row_offset, y, n_threads);
+        });
         return Y;
     });
 }
@@ -318,9 +338,10 @@ py::array random_py(int64_t n_rows, int64_t n_cols, uint64_t seed, uint64_t step
         using T = decltype(t);
         auto out = new_array<T>({n_rows, n_cols});
         T* o = out.mutable_data();
-        py::gil_scoped_release release;
-        if constexpr (Normal) random_normal<T>(n_rows, n_cols, seed, step, row_offset, o, n_threads);
-        else random_uniform<T>(n_rows, n_cols, seed, step, row_offset, o, n_threads);
+        nogil([&] {
+            if constexpr (Normal) random_normal<T>(n_rows, n_cols, seed, step, row_offset, o, n_threads);
+            else random_uniform<T>(n_rows, n_cols, seed, step, row_offset, o, n_threads);
+        });
         return out;
     };
     if (dtype == "float32") return run(float{});
@@ -354,8 +375,9 @@ void sgd_step_py(py::array param, py::array grad, py::object velocity, double lr
         } else if (momentum != 0.0) {
             fail_value("velocity is required when momentum != 0");
         }
-        py::gil_scoped_release release;
-        sgd_step<T>(p, g, v, n, lr, momentum, nesterov, weight_decay, n_threads);
+        nogil([&] {
+            sgd_step<T>(p, g, v, n, lr, momentum, nesterov, weight_decay, n_threads);
+        });
     });
 }
 
@@ -371,8 +393,9 @@ void adam_step_py(py::array param, py::array grad, py::array m, py::array v, int
         const T* g = in_ptr<T>(gf, "grad", {n});
         T* mp = state_ptr<T>(mf, "m", n);
         T* vp = state_ptr<T>(vf, "v", n);
-        py::gil_scoped_release release;
-        adam_step<T>(p, g, mp, vp, n, t_step, lr, beta1, beta2, eps, weight_decay, decoupled, n_threads);
+        nogil([&] {
+            adam_step<T>(p, g, mp, vp, n, t_step, lr, beta1, beta2, eps, weight_decay, decoupled, n_threads);
+        });
     });
 }
 
@@ -388,8 +411,9 @@ void rprop_step_py(py::array param, py::array grad, py::array prev_grad, py::arr
         const T* g = in_ptr<T>(gf, "grad", {n});
         T* q = state_ptr<T>(qf, "prev_grad", n);
         T* s = state_ptr<T>(sf, "step_size", n);
-        py::gil_scoped_release release;
-        rprop_step<T>(p, g, q, s, n, eta_minus, eta_plus, step_min, step_max, n_threads);
+        nogil([&] {
+            rprop_step<T>(p, g, q, s, n, eta_minus, eta_plus, step_min, step_max, n_threads);
+        });
     });
 }
 
@@ -425,8 +449,9 @@ py::tuple topk_py(py::array scores, int64_t k, py::object excl_indptr, py::objec
         if (excl_indptr.is_none() != excl_indices.is_none())
             fail_value("exclude: indptr and indices must be given together");
         if (excl_indptr.is_none()) {
-            py::gil_scoped_release release;
-            topk<T, int32_t>(s, n_rows, n_items, k, nullptr, nullptr, cand, n_cand, ip, vp, n_threads);
+            nogil([&] {
+                topk<T, int32_t>(s, n_rows, n_items, k, nullptr, nullptr, cand, n_cand, ip, vp, n_threads);
+            });
             return py::make_tuple(idx, val);
         }
         py::array eip(excl_indptr), eix(excl_indices);
@@ -437,8 +462,9 @@ py::tuple topk_py(py::array scores, int64_t k, py::object excl_indptr, py::objec
                 fail_value("exclude: has " + std::to_string(er) + " rows but scores has " + std::to_string(n_rows));
             const I* a = static_cast<const I*>(eip.data());
             const I* b = static_cast<const I*>(eix.data());
-            py::gil_scoped_release release;
-            topk<T, I>(s, n_rows, n_items, k, a, b, cand, n_cand, ip, vp, n_threads);
+            nogil([&] {
+                topk<T, I>(s, n_rows, n_items, k, a, b, cand, n_cand, ip, vp, n_threads);
+            });
         });
         return py::make_tuple(idx, val);
     });

@@ -72,6 +72,8 @@ def check_csr(X, *, name="X", n_cols=None, dtype=None, require_finite=True, patt
     data = None
     if not pattern_only:
         data = np.asarray(X.data)
+        if data.ndim != 1 or data.shape[0] != nnz:
+            raise ValueError(f"{name}: data has {data.shape} entries but indices has nnz = {nnz}")
         if dtype is not None and data.dtype != np.dtype(dtype):
             raise TypeError(f"{name}: values must be {np.dtype(dtype)}, got {data.dtype} (cast with X.astype(...))")
         if data.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):

@@ -1,0 +1,209 @@
+"""Each kernel family against what a user would write with NumPy/SciPy, in the same run.
+
+Groups (``--benchmark-group-by=group``) pair ``aerec`` with its reference at each shape; the
+AVX-512 variant is also run as the baseline ``generic`` build (``isa`` parameter) to show what the
+vector units buy. Summarise with ``python benchmarks/summarize.py .benchmarks/<json>``.
+Run: ``python -m pytest benchmarks/bench_kernels.py --benchmark-json=bench.json``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from aerec import _native, kernels
+
+ISAS = [isa for isa in ("avx512", "generic") if isa in _native.available_isas()]
+
+
+def _with_isa(isa, fn):
+    def run():
+        with _native.use_isa(isa):
+            return fn()
+    return run
+
+
+# ---- sparse_encoder: forward + backward --------------------------------------------------------
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_sparse_encoder_aerec(benchmark, batch, isa, sgemm_gflops):
+    X, W, b, dZ = batch["X"], batch["W"], batch["b"], batch["dZ"]
+    benchmark.group = f"sparse_encoder[{batch['name']}]"
+    benchmark.extra_info.update(sgemm_gflops=sgemm_gflops, flops=4.0 * X.nnz * batch["h"])
+
+    def step():
+        kernels.sparse_encoder_forward(X, W, b)
+        kernels.sparse_encoder_backward(X, dZ)
+
+    benchmark(_with_isa(isa, step))
+
+
+def test_sparse_encoder_scipy(benchmark, batch):
+    """What a user writes: scipy.sparse @ dense for Z, Xᵀ @ dZ for dW, a column sum for db."""
+    X, W, b, dZ = batch["X"], batch["W"], batch["b"], batch["dZ"]
+    benchmark.group = f"sparse_encoder[{batch['name']}]"
+    XT = X.T.tocsr()  # built once, as a user would
+
+    def step():
+        Z = X @ W + b
+        dW = XT @ dZ
+        db = dZ.sum(axis=0)
+        return Z, dW, db
+
+    benchmark(step)
+
+
+# ---- masked_decoder: forward + backward ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_masked_decoder_aerec(benchmark, batch, isa):
+    X, H, W = batch["X"], batch["H"], batch["W"]
+    benchmark.group = f"masked_decoder[{batch['name']}]"
+    c = batch["c"]
+    d_out = np.ones(X.nnz, dtype=np.float32)
+
+    def step():
+        kernels.masked_decoder_forward(X, H, W, c)
+        kernels.masked_decoder_backward(X, H, W, d_out)
+
+    benchmark(_with_isa(isa, step))
+
+
+def test_masked_decoder_numpy(benchmark, batch):
+    """The NumPy way that stays sparse: gather rows, row-wise dots, scatter-add the gradients."""
+    X, H, W, c = batch["X"], batch["H"], batch["W"], batch["c"]
+    benchmark.group = f"masked_decoder[{batch['name']}]"
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    cols = X.indices
+    d_out = np.ones(X.nnz, dtype=np.float32)
+
+    def step():
+        out = np.einsum("ij,ij->i", H[rows], W[cols]) + c[cols]
+        G = sp.csr_array((d_out, X.indices, X.indptr), shape=X.shape)
+        dH = G @ W
+        dV = G.T @ H
+        dc = np.bincount(cols, weights=d_out, minlength=X.shape[1])
+        return out, dH, dV, dc
+
+    benchmark(step)
+
+
+# ---- losses: the fused multinomial pass ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_multinomial_aerec(benchmark, batch, isa):
+    X, logits, c = batch["X"], batch["logits"], batch["c"]
+    benchmark.group = f"multinomial[{batch['name']}]"
+    buf = np.empty_like(logits)
+
+    def step():
+        np.copyto(buf, logits)  # the kernel overwrites its input; the copy is charged to aerec
+        return kernels.multinomial_loss_grad(buf, X, c, scale=1.0 / X.shape[0])
+
+    benchmark(_with_isa(isa, step))
+
+
+def test_multinomial_numpy(benchmark, batch):
+    """Bias + log-softmax + loss + gradient as NumPy expressions (the reference code's maths)."""
+    X, logits, c = batch["X"], batch["logits"], batch["c"]
+    benchmark.group = f"multinomial[{batch['name']}]"
+    scale = 1.0 / X.shape[0]
+
+    def step():
+        s = logits + c
+        s = s - s.max(axis=1, keepdims=True)
+        logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+        loss = -scale * X.multiply(logp).sum()
+        n = np.asarray(X.sum(axis=1)).reshape(-1, 1)
+        grad = scale * (np.exp(logp) * n - X.toarray())
+        return loss, grad
+
+    benchmark(step)
+
+
+# ---- topk with exclusion -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_topk_aerec(benchmark, batch, isa):
+    X, scores = batch["X"], batch["logits"]
+    benchmark.group = f"topk100[{batch['name']}]"
+    k = min(100, X.shape[1] // 2)
+    benchmark(_with_isa(isa, lambda: kernels.topk(scores, k, exclude=X)))
+
+
+def test_topk_numpy(benchmark, batch):
+    """Mask seen items with −inf, argpartition, then sort the k kept per row."""
+    X, scores = batch["X"], batch["logits"]
+    benchmark.group = f"topk100[{batch['name']}]"
+    k = min(100, X.shape[1] // 2)
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+
+    def step():
+        s = scores.copy()
+        s[rows, X.indices] = -np.inf
+        part = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        top = np.take_along_axis(s, part, axis=1)
+        order = np.argsort(-top, axis=1, kind="stable")
+        return np.take_along_axis(part, order, axis=1), np.take_along_axis(top, order, axis=1)
+
+    benchmark(step)
+
+
+# ---- activations and optimisers (elementwise, memory-bound) ------------------------------------------
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_activation_tanh_aerec(benchmark, batch, isa):
+    Z = batch["H"]
+    benchmark.group = f"activation_tanh[{batch['name']}]"
+
+    def step():
+        Y = kernels.activation_forward("tanh", Z)
+        return kernels.activation_backward("tanh", Z, Y, Z)
+
+    benchmark(_with_isa(isa, step))
+
+
+def test_activation_tanh_numpy(benchmark, batch):
+    Z = batch["H"]
+    benchmark.group = f"activation_tanh[{batch['name']}]"
+
+    def step():
+        Y = np.tanh(Z)
+        return (1 - Y * Y) * Z
+
+    benchmark(step)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_adam_aerec(benchmark, batch, isa):
+    p, g = batch["W"].copy(), batch["W"]
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    benchmark.group = f"adam[{batch['name']}]"
+    t = [0]
+
+    def step():
+        t[0] += 1
+        kernels.adam_step(p, g, m, v, t=t[0])
+
+    benchmark(_with_isa(isa, step))
+
+
+def test_adam_numpy(benchmark, batch):
+    p, g = batch["W"].copy(), batch["W"]
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    benchmark.group = f"adam[{batch['name']}]"
+    t = [0]
+
+    def step():
+        t[0] += 1
+        m[...] = 0.9 * m + 0.1 * g
+        v[...] = 0.999 * v + 0.001 * g * g
+        p[...] -= 1e-3 * (m / (1 - 0.9 ** t[0])) / (np.sqrt(v / (1 - 0.999 ** t[0])) + 1e-8)
+
+    benchmark(step)
