@@ -2,6 +2,7 @@
 // gradients scattered back — dH row-parallel, dV/dc item-parallel over the item-major view.
 #include "aerec/masked_decoder.h"
 
+#include "aerec/gather.h"
 #include "aerec/parallel.h"
 
 namespace aerec {
@@ -25,19 +26,10 @@ void masked_decoder_forward(const Csr<I, T>& mask, const T* H, const T* V, const
 template <class T, class I>
 void masked_decoder_backward(const Csr<I, T>& mask, const ItemMajor& im, const T* H, const T* V, const T* d_out,
                              int64_t h, T* dH, T* dV, T* dc, int n_threads) {
-    if (dH) {
-        parallel_for(mask.n_rows, n_threads, [&](int64_t r) {
-            T* __restrict g = dH + r * h;
-            for (int64_t t = 0; t < h; ++t) g[t] = T(0);
-            for (int64_t k = mask.indptr[r]; k < static_cast<int64_t>(mask.indptr[r + 1]); ++k) {
-                const T a = d_out[k];
-                const T* __restrict v = V + static_cast<int64_t>(mask.indices[k]) * h;
-#pragma omp simd
-                for (int64_t t = 0; t < h; ++t) g[t] += a * v[t];
-            }
-        });
-    }
-    accumulate_by_item(im, H, h, dV, n_threads, [&](int64_t, int64_t t) { return d_out[im.pos[t]]; });
+    // dH = Σ d_out_k · V[j_k] per row: the same gather as the encoder's forward pass.
+    if (dH) csr_gather_accumulate<T>(mask.indptr, mask.indices, d_out, mask.n_rows, mask.n_cols, h, V, nullptr, dH,
+                                     n_threads);
+    accumulate_by_item(im, H, mask.n_rows, h, dV, n_threads, [&](int64_t, int64_t t) { return d_out[im.pos[t]]; });
     if (dc) {
         const int64_t m = static_cast<int64_t>(im.items.size());
         parallel_for(m, n_threads, [&](int64_t p) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "aerec/gather.h"
 #include "aerec/parallel.h"
 #include "aerec/random.h"
 
@@ -32,18 +33,14 @@ template <class T, class I>
 void sparse_encoder_forward(const Csr<I, T>& X, const T* W, const T* b, const T* row_scale, int64_t h, double dropout,
                             uint64_t seed, uint64_t step, int64_t row_offset, T* Z, int n_threads) {
     const T keep_scale = dropout > 0.0 ? T(1.0 / (1.0 - dropout)) : T(1);
+    // The per-entry multipliers once (dropout draws included), then Z = b + Σ coef·W[j] by tiles.
+    std::vector<T> coef(static_cast<size_t>(X.indptr[X.n_rows]));
     parallel_for(X.n_rows, n_threads, [&](int64_t r) {
-        T* __restrict z = Z + r * h;
-        for (int64_t c = 0; c < h; ++c) z[c] = b ? b[c] : T(0);
-        for (int64_t k = X.indptr[r]; k < static_cast<int64_t>(X.indptr[r + 1]); ++k) {
-            const int64_t j = X.indices[k];
-            const T a = entry_coef(X.data[k], row_scale, r, j, dropout, keep_scale, seed, step, row_offset);
-            if (a == T(0)) continue;
-            const T* __restrict w = W + j * h;
-#pragma omp simd
-            for (int64_t c = 0; c < h; ++c) z[c] += a * w[c];
-        }
-    });
+        for (int64_t k = X.indptr[r]; k < static_cast<int64_t>(X.indptr[r + 1]); ++k)
+            coef[k] = entry_coef(X.data[k], row_scale, r, static_cast<int64_t>(X.indices[k]), dropout, keep_scale,
+                                 seed, step, row_offset);
+    }, 64);
+    csr_gather_accumulate<T>(X.indptr, X.indices, coef.data(), X.n_rows, X.n_cols, h, W, b, Z, n_threads);
 }
 
 template <class T, class I>
@@ -52,7 +49,7 @@ void sparse_encoder_backward(const Csr<I, T>& X, const ItemMajor& im, const T* d
                              int n_threads) {
     const T keep_scale = dropout > 0.0 ? T(1.0 / (1.0 - dropout)) : T(1);
     // dW[p] = Σ_t coef_t · dZ[row_t]: entry t holds item im.items[p] of row im.rows[t].
-    accumulate_by_item(im, dZ, h, dW, n_threads, [&](int64_t p, int64_t t) {
+    accumulate_by_item(im, dZ, X.n_rows, h, dW, n_threads, [&](int64_t p, int64_t t) {
         return entry_coef(X.data[im.pos[t]], row_scale, im.rows[t], im.items[p], dropout, keep_scale, seed, step,
                           row_offset);
     });

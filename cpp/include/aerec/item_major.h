@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "aerec/common.h"
+#include "aerec/gather.h"
 #include "aerec/parallel.h"
 
 namespace aerec {
@@ -49,21 +50,18 @@ ItemMajor build_item_major(const I* indptr, const I* indices, int64_t n_rows, in
     return im;
 }
 
-// out[p] = Σ_t coef(t) · G[rows[t]] over item p's entries, for every present item p.
-//   G: (n_rows, h) row-major; out: (m, h). coef(p, t) receives the item's compact id p and the entry's index t into rows/pos.
+// out[p] = Σ_t coef(p, t) · G[rows[t]] over item p's entries, for every present item p.
+//   G: (n_rows, h) row-major; out: (m, h). coef(p, t) receives the item's compact id p and the
+//   entry's index t into rows/pos; the coefficients are evaluated once, then gathered tile by tile.
 template <class T, class Coef>
-void accumulate_by_item(const ItemMajor& im, const T* G, int64_t h, T* out, int n_threads, Coef&& coef) {
+void accumulate_by_item(const ItemMajor& im, const T* G, int64_t n_rows, int64_t h, T* out, int n_threads,
+                        Coef&& coef) {
     const int64_t m = static_cast<int64_t>(im.items.size());
+    std::vector<T> c(im.rows.size());
     parallel_for(m, n_threads, [&](int64_t p) {
-        T* __restrict o = out + p * h;
-        for (int64_t c = 0; c < h; ++c) o[c] = T(0);
-        for (int64_t t = im.ptr[p]; t < im.ptr[p + 1]; ++t) {
-            const T a = coef(p, t);
-            const T* __restrict g = G + im.rows[t] * h;
-#pragma omp simd
-            for (int64_t c = 0; c < h; ++c) o[c] += a * g[c];
-        }
-    });
+        for (int64_t t = im.ptr[p]; t < im.ptr[p + 1]; ++t) c[t] = coef(p, t);
+    }, 64);
+    csr_gather_accumulate<T>(im.ptr.data(), im.rows.data(), c.data(), m, n_rows, h, G, nullptr, out, n_threads);
 }
 
 }  // namespace aerec
