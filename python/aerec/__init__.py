@@ -5,14 +5,25 @@ API. The kernels (sparse encoder, masked decoder, fused losses, activations and 
 steps, top-k) live in ``aerec.kernels``; ``aerec.show_config()`` says how this copy was built.
 """
 
+import os as _os
+
+# Before the extension loads libgomp: OpenMP workers sleep between parallel regions instead of
+# spinning. Spinning workers and OpenBLAS's own threads fight over the cores, and every native call
+# right after a NumPy GEMM then waits for a scheduler slice: measured on 2 cores, a 2-thread kernel
+# call after a GEMM took 7.9 ms spinning vs 0.1 ms passive. Set OMP_WAIT_POLICY yourself to override.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import kernels
 from ._config import config, show_config
+from .ease import EASE, Popularity
+from .persistence import load
+from .vae import MultDAE, MultVAE
 
 try:
     __version__ = _version("aerec")
 except PackageNotFoundError:  # pragma: no cover - running from an unusual layout
     __version__ = "0.0.0"
 
-__all__ = ["kernels", "show_config", "config", "__version__"]
+__all__ = ["MultVAE", "MultDAE", "EASE", "Popularity", "load", "kernels", "show_config", "config", "__version__"]

@@ -1,0 +1,242 @@
+"""What every aerec estimator shares: input validation, batched predict/recommend, score,
+save, the Ctrl-C guard and progress reporting. Estimators only orchestrate: the maths is in the
+engine and the kernels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import kernels
+from ._threads import blas_threads, effective_n_threads
+from ._validation import check_float_dtype
+
+#: Refuse to build a dense (rows × items) or (items × items) array larger than this many bytes
+#: unless the caller raises it (``AEREC_MAX_DENSE_BYTES``); recommend() and batching avoid it.
+DEFAULT_MAX_DENSE_BYTES = int(os.environ.get("AEREC_MAX_DENSE_BYTES", 8 * 2**30))
+
+
+def check_dense_size(shape, dtype, what, alternative):
+    """Raise MemoryError naming the size when a dense array of ``shape`` would exceed the limit."""
+    n_bytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+    if n_bytes > DEFAULT_MAX_DENSE_BYTES:
+        raise MemoryError(
+            f"{what} would need a dense {shape[0]:,} × {shape[1]:,} {np.dtype(dtype).name} array "
+            f"({n_bytes / 2**30:.1f} GiB), above the limit of {DEFAULT_MAX_DENSE_BYTES / 2**30:.1f} GiB "
+            f"(AEREC_MAX_DENSE_BYTES). {alternative}"
+        )
+    return n_bytes
+
+
+def to_csr(X, dtype, *, what="X", implicit=True):
+    """Any scipy.sparse matrix or dense array → canonical CSR of ``dtype``.
+
+    Explicit (rating) models keep the values; implicit models treat every positive value as one
+    interaction (values are binarised) and reject negative values. Zeros are never interactions.
+    COO-style duplicate entries are summed first, as scipy does when converting.
+    """
+    if sp.issparse(X):
+        X = sp.csr_array(X, dtype=dtype, copy=True)
+    else:
+        X = sp.csr_array(np.asarray(X, dtype=dtype))
+    X.sum_duplicates()
+    X.sort_indices()
+    if X.nnz and not np.isfinite(X.data).all():
+        raise ValueError(f"{what} contains NaN or infinite values")
+    if implicit:
+        if X.nnz and X.data.min() < 0:
+            raise ValueError(f"{what} contains negative values; implicit-feedback models take interaction "
+                             "counts or weights >= 0 (positive = interaction)")
+        X.data[:] = 1
+    X.eliminate_zeros()
+    if X.indptr.dtype != X.indices.dtype:
+        X.indptr = X.indptr.astype(X.indices.dtype)
+    return X
+
+
+class InterruptGuard:
+    """Turns Ctrl-C during a fit into a flag checked between batches, so training stops at a batch
+    boundary with the model consistent (scikit-learn's MLP also stops and warns rather than raise).
+    Only the main thread can install signal handlers; elsewhere Ctrl-C behaves as usual."""
+
+    def __init__(self):
+        self.interrupted = False
+        self._previous = None
+
+    def _handler(self, signum, frame):
+        if self.interrupted:  # a second Ctrl-C: give up immediately
+            raise KeyboardInterrupt
+        self.interrupted = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._previous = signal.signal(signal.SIGINT, self._handler)
+            except ValueError:  # pragma: no cover - unusual embedding
+                self._previous = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+class Progress:
+    """A tqdm progress bar when verbose (or a plain line per epoch without tqdm)."""
+
+    def __init__(self, total, verbose, desc):
+        self.bar = None
+        self.verbose = bool(verbose)
+        if self.verbose:
+            try:
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=total, desc=desc, unit="epoch", file=sys.stderr, leave=True)
+            except ImportError:  # pragma: no cover - tqdm is a dependency
+                self.bar = None
+
+    def update(self, **metrics):
+        if not self.verbose:
+            return
+        text = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in metrics.items()}
+        if self.bar is not None:
+            self.bar.set_postfix(text, refresh=False)
+            self.bar.update(1)
+        else:  # pragma: no cover
+            print(" ".join(f"{k}={v}" for k, v in text.items()), file=sys.stderr)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+class RecommenderBase(BaseEstimator):
+    """Base of the aerec estimators (users × items input, sklearn conventions).
+
+    Subclasses implement ``_fit(X, ...)`` and ``_score_batch(X_csr) -> dense scores`` and set
+    ``_implicit`` (True: positive values are interactions, ``score`` is NDCG@100; False: values are
+    ratings, ``score`` is −RMSE).
+    """
+
+    _implicit = True
+    _score_k = 100
+    _batch_rows = 1000  # rows per batch in predict/recommend
+
+    # ---- validation helpers ------------------------------------------------------------------
+
+    def _dtype(self):
+        return check_float_dtype(getattr(self, "dtype", "float32"))
+
+    def _validate(self, X, *, reset):
+        dtype = self._dtype() if reset else self.dtype_
+        X = validate_data(self, X, accept_sparse=True, dtype=[np.float32, np.float64], reset=reset,
+                          ensure_min_samples=1)
+        return to_csr(X, dtype, implicit=self._implicit)
+
+    def _resolve_common(self):
+        """random_state, threads and device resolved into locals at fit time."""
+        rng = check_random_state(getattr(self, "random_state", None))
+        n_threads = effective_n_threads(getattr(self, "n_threads", None))
+        from .engine.backend import resolve_device
+
+        device = resolve_device(getattr(self, "device", "auto"))
+        return rng, n_threads, device
+
+    # ---- the public methods ----------------------------------------------------------------------
+
+    def _batches(self, n_rows, batch_size=None):
+        step = int(batch_size or self._batch_rows)
+        for start in range(0, n_rows, step):
+            yield slice(start, min(n_rows, start + step))
+
+    def predict(self, X):
+        """Scores (implicit) or predicted ratings (explicit) for every item, (n_rows, n_items).
+
+        Each row of X is a user's history. This builds the full dense array: prefer ``recommend``
+        for top-k lists of many users.
+        """
+        check_is_fitted(self)
+        X = self._validate(X, reset=False)
+        check_dense_size((X.shape[0], self.n_features_in_), self.dtype_, "predict",
+                         "Use recommend(X, k) for top-k lists, or call predict on smaller batches of rows.")
+        out = np.empty((X.shape[0], self.n_features_in_), dtype=self.dtype_)
+        with blas_threads(self.n_threads_):
+            for s in self._batches(X.shape[0]):
+                out[s] = self._score_batch(X[s])
+        return out
+
+    def recommend(self, X, k=10, exclude_seen=True, items=None, batch_size=None):
+        """Top-``k`` items per row of X, best first: ``(indices, scores)``, each (n_rows, k).
+
+        Computed in batches of rows (never the full n_rows × n_items array). ``exclude_seen``
+        drops the row's own items; ``items`` restricts the candidates. Rows with fewer than k
+        eligible items are padded with index −1 and score −inf.
+        """
+        check_is_fitted(self)
+        X = self._validate(X, reset=False)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        if items is not None:
+            items = np.asarray(items)
+            if items.ndim != 1 or not np.issubdtype(items.dtype, np.integer):
+                raise TypeError("items must be a 1-D array of integer item indices")
+            if items.size and (items.min() < 0 or items.max() >= self.n_features_in_):
+                raise ValueError(f"items must be indices in [0, {self.n_features_in_})")
+        idx = np.empty((X.shape[0], k), dtype=np.int64)
+        val = np.empty((X.shape[0], k), dtype=self.dtype_)
+        with blas_threads(self.n_threads_):
+            for s in self._batches(X.shape[0], batch_size):
+                Xb = X[s]
+                scores = np.ascontiguousarray(self._score_batch(Xb), dtype=self.dtype_)
+                idx[s], val[s] = kernels.topk(scores, k, exclude=Xb if exclude_seen else None, candidates=items,
+                                              n_threads=self.n_threads_)
+        return idx, val
+
+    def score(self, X, y):
+        """Implicit models: mean NDCG@100 of ranking y's items from X's history (X's items
+        excluded), over rows of y with at least one item. Explicit models: −RMSE at y's entries."""
+        check_is_fitted(self)
+        if y is None:
+            raise ValueError("score(X, y) needs the held-out part y (users × items)")
+        y = to_csr(y, self.dtype_, what="y", implicit=self._implicit)
+        if y.shape != (X.shape[0], self.n_features_in_):
+            raise ValueError(f"y has shape {y.shape}; expected {(X.shape[0], self.n_features_in_)}")
+        if not self._implicit:
+            return -self._rmse(X, y)
+        from .metrics import ndcg_at_k
+
+        idx, _ = self.recommend(X, k=self._score_k, exclude_seen=True)
+        return float(np.nanmean(ndcg_at_k(idx, y, self._score_k)))
+
+    def save(self, path):
+        """Write the fitted model to one versioned ``.npz`` file that ``aerec.load`` reads back
+        without executing code."""
+        from .persistence import save
+
+        save(self, path)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.required = False
+        return tags
+
+
+@contextlib.contextmanager
+def warn_interrupted(guard, what):
+    yield
+    if guard.interrupted:
+        warnings.warn(f"{what}: training interrupted by the user (Ctrl-C); the model holds the "
+                      "last completed (or best) state.", RuntimeWarning, stacklevel=3)

@@ -1,0 +1,193 @@
+"""EASE (Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019) and a popularity
+baseline.
+
+EASE's closed form: G = XᵀX + λI, P = G⁻¹, B = −P / diag(P) (column-wise) with a zero diagonal,
+scores = X·B. The inverse goes through a Cholesky factorisation (LAPACK potrf + potri through
+SciPy, in place: one n_items² buffer holds G, then P, then B).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import scipy.linalg.lapack as lapack
+import scipy.sparse as sp
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import RecommenderBase
+from ._threads import blas_threads
+from ._validation import check_scalar
+
+
+def available_memory_bytes():
+    """Physical memory currently available (Linux: MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+class EASE(RecommenderBase):
+    """EASE: an item–item linear autoencoder with a closed-form solution (Steck 2019).
+
+    Parameters
+    ----------
+    l2 : float
+        λ, the L2 penalty on B (500 in the paper's ML-20M/Netflix runs).
+    positive : bool
+        Clip B at zero (a non-negative item–item matrix, as some libraries default to). Off by
+        default, as in the paper.
+    dtype : {'float32', 'float64'}
+        Precision of G, P and B.
+    max_memory : int or None
+        Refuse to fit when the items × items buffer would exceed this many bytes (default: 80 % of
+        the memory available at fit time).
+    n_threads, device, verbose : as for every aerec estimator.
+
+    Attributes
+    ----------
+    B_ : ndarray (n_items, n_items)
+        The item–item weights, zero diagonal.
+    n_features_in_ : int
+        Number of items.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from aerec import EASE
+    >>> X = sp.random(100, 30, density=0.2, format="csr", random_state=0)
+    >>> idx, scores = EASE(l2=10.0).fit(X).recommend(X[:2], k=3)
+    >>> idx.shape
+    (2, 3)
+    """
+
+    def __init__(self, l2=500.0, *, positive=False, dtype="float32", max_memory=None, n_threads=None, device="auto",
+                 verbose=False):
+        self.l2 = l2
+        self.positive = positive
+        self.dtype = dtype
+        self.max_memory = max_memory
+        self.n_threads = n_threads
+        self.device = device
+        self.verbose = verbose
+
+    def _memory_check(self, n_items, dtype):
+        need = n_items * n_items * np.dtype(dtype).itemsize
+        limit = self.max_memory
+        if limit is None:
+            avail = available_memory_bytes()
+            limit = int(0.8 * avail) if avail else None
+        if limit is not None and need > limit:
+            raise MemoryError(
+                f"EASE with {n_items:,} items needs a dense {n_items:,} × {n_items:,} {np.dtype(dtype).name} matrix "
+                f"({need / 2**30:.2f} GiB) but only {limit / 2**30:.2f} GiB may be used. Use dtype='float32', "
+                "fewer items (drop rare ones), or raise max_memory."
+            )
+        return need
+
+    def fit(self, X, y=None):
+        """Fit B on users × items interactions X (y, if given, is added: X ∪ y)."""
+        check_scalar(self.l2, "l2", low=0.0, low_inclusive=False)
+        self.dtype_ = self._dtype()
+        X = self._validate(X, reset=True)
+        if y is not None:
+            from ._base import to_csr
+
+            Y = to_csr(y, self.dtype_, what="y")
+            if Y.shape != X.shape:
+                raise ValueError(f"y has shape {Y.shape}; expected {X.shape}")
+            X = to_csr(X + Y, self.dtype_)
+        _, n_threads, device = self._resolve_common()
+        self.n_threads_, self.device_ = n_threads, device
+        n = X.shape[1]
+        self._memory_check(n, self.dtype_)
+        with blas_threads(n_threads):
+            G = (X.T @ X).toarray().astype(self.dtype_, copy=False)  # Gram matrix, items × items
+            G = np.asfortranarray(G)  # symmetric, so the transpose view costs nothing for LAPACK
+            G[np.diag_indices(n)] += self.dtype_.type(self.l2)
+            potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (G,))
+            c, info = potrf(G, lower=False, overwrite_a=True, clean=False)
+            if info != 0:
+                raise np.linalg.LinAlgError(f"EASE: Cholesky factorisation failed (info={info}); increase l2")
+            P, info = potri(c, lower=False, overwrite_c=True)
+            if info != 0:
+                raise np.linalg.LinAlgError(f"EASE: inverting the Cholesky factor failed (info={info})")
+            # potri fills the upper triangle only: mirror it block by block (no n² index arrays).
+            for start in range(0, n, 1024):
+                stop = min(n, start + 1024)
+                P[start:stop, :start] = P[:start, start:stop].T
+                blk = P[start:stop, start:stop]
+                P[start:stop, start:stop] = np.triu(blk) + np.triu(blk, 1).T
+            d = np.diag(P).copy()
+            P /= -d[np.newaxis, :]  # B = −P / diag(P), column j divided by P_jj
+            P[np.diag_indices(n)] = 0
+            if self.positive:
+                np.maximum(P, 0, out=P)
+        self.B_ = np.ascontiguousarray(P)
+        return self
+
+    def _score_batch(self, X):
+        return np.asarray(X @ self.B_)
+
+    def _get_fitted_state(self):
+        check_is_fitted(self)
+        return {"arrays": {"B": self.B_},
+                "scalars": {"n_features_in_": self.n_features_in_, "dtype_": self.dtype_.name}}
+
+    def _set_fitted_state(self, arrays, scalars):
+        n = int(scalars["n_features_in_"])
+        B = arrays["B"]
+        if B.shape != (n, n) or B.dtype != np.dtype(scalars["dtype_"]):
+            raise ValueError(f"B is {B.dtype}{B.shape}, expected ({n}, {n}) {scalars['dtype_']}")
+        if not np.isfinite(B).all():
+            raise ValueError("B holds NaN or infinite values")
+        from ._threads import effective_n_threads
+
+        self.B_, self.n_features_in_, self.dtype_ = np.array(B), n, B.dtype
+        self.n_threads_, self.device_ = effective_n_threads(self.n_threads), "cpu"
+
+
+class Popularity(RecommenderBase):
+    """Most-popular baseline: every user gets the items with the most training interactions."""
+
+    def __init__(self, *, dtype="float32", n_threads=None):
+        self.dtype = dtype
+        self.n_threads = n_threads
+
+    def fit(self, X, y=None):
+        self.dtype_ = self._dtype()
+        X = self._validate(X, reset=True)
+        if y is not None:
+            from ._base import to_csr
+
+            X = to_csr(X + to_csr(y, self.dtype_, what="y"), self.dtype_)
+        from ._threads import effective_n_threads
+
+        self.n_threads_, self.device_ = effective_n_threads(self.n_threads), "cpu"
+        self.item_counts_ = np.asarray(X.sum(axis=0)).ravel().astype(self.dtype_)
+        return self
+
+    def _score_batch(self, X):
+        return np.broadcast_to(self.item_counts_, (X.shape[0], self.n_features_in_)).copy()
+
+    def _get_fitted_state(self):
+        check_is_fitted(self)
+        return {"arrays": {"item_counts": self.item_counts_},
+                "scalars": {"n_features_in_": self.n_features_in_, "dtype_": self.dtype_.name}}
+
+    def _set_fitted_state(self, arrays, scalars):
+        c = arrays["item_counts"]
+        if c.shape != (int(scalars["n_features_in_"]),) or c.dtype != np.dtype(scalars["dtype_"]):
+            raise ValueError("item_counts does not match n_features_in_/dtype_")
+        from ._threads import effective_n_threads
+
+        self.item_counts_, self.n_features_in_, self.dtype_ = np.array(c), c.shape[0], c.dtype
+        self.n_threads_, self.device_ = effective_n_threads(self.n_threads), "cpu"

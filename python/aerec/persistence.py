@@ -1,0 +1,128 @@
+"""Safe, versioned single-file model storage.
+
+A model file is a NumPy ``.npz`` archive: one entry ``__aerec__`` holds a JSON header (format
+version, aerec version, estimator class, constructor parameters, scalar fitted attributes, and the
+name/dtype/shape of every array), the other entries hold the fitted arrays. Loading uses
+``np.load(allow_pickle=False)`` and JSON only — it never executes code — and checks every array
+against the header and the estimator's own expectations, so truncated, tampered, wrong-version
+or wrong-model files are refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+
+FORMAT = "aerec-model"
+FORMAT_VERSION = 1
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be loaded: corrupt, tampered, from a newer aerec, or another model."""
+
+
+def _registry():
+    from . import estimators
+
+    return {cls.__name__: cls for cls in estimators.ALL_ESTIMATORS}
+
+
+def _jsonable(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        return np.dtype(value).name
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"cannot store {type(value).__name__} {value!r} in a model file")
+
+
+def save(estimator, path):
+    """Write a fitted estimator to ``path`` (``.npz`` is appended by NumPy if missing)."""
+    from . import __version__
+
+    state = estimator._get_fitted_state()  # {'arrays': {...}, 'scalars': {...}}
+    arrays = {name: np.ascontiguousarray(a) for name, a in state["arrays"].items()}
+    for name, a in arrays.items():
+        if a.dtype == object:
+            raise TypeError(f"fitted array {name!r} has dtype object and cannot be stored safely")
+    params = estimator.get_params(deep=False)
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "aerec_version": __version__,
+        "estimator": type(estimator).__name__,
+        "params": {k: _jsonable(v) for k, v in params.items()},
+        "scalars": {k: _jsonable(v) for k, v in state["scalars"].items()},
+        "arrays": {name: {"dtype": a.dtype.str, "shape": list(a.shape)} for name, a in arrays.items()},
+    }
+    path = os.fspath(path)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as fh:  # write then rename: an interrupted save never leaves a half file
+        np.savez(fh, __aerec__=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays)
+    os.replace(tmp, path)
+
+
+def load(path):
+    """Load a model written by ``save``/``estimator.save``; never executes code from the file."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        npz = np.load(io.BytesIO(raw), allow_pickle=False)
+        files = set(npz.files)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ModelFileError(f"{path}: not a readable aerec model file ({exc})") from exc
+    if "__aerec__" not in files:
+        raise ModelFileError(f"{path}: not an aerec model file (no header)")
+    try:
+        header = json.loads(npz["__aerec__"].tobytes().decode())
+    except Exception as exc:
+        raise ModelFileError(f"{path}: the model header is corrupt ({exc})") from exc
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not an aerec model file")
+    version = header.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(f"{path}: written with model format version {version!r} by aerec "
+                             f"{header.get('aerec_version')}; this aerec reads up to version {FORMAT_VERSION}. "
+                             "Upgrade aerec to load it.")
+    classes = _registry()
+    name = header.get("estimator")
+    if name not in classes:
+        raise ModelFileError(f"{path}: unknown estimator {name!r}")
+    cls = classes[name]
+    try:
+        estimator = cls(**header["params"])
+    except TypeError as exc:
+        raise ModelFileError(f"{path}: parameters do not fit {name} ({exc})") from exc
+    arrays = {}
+    spec = header.get("arrays", {})
+    if set(spec) != files - {"__aerec__"}:
+        raise ModelFileError(f"{path}: the arrays in the file do not match its header")
+    for key, meta in spec.items():
+        try:
+            a = npz[key]
+        except Exception as exc:
+            raise ModelFileError(f"{path}: array {key!r} is corrupt ({exc})") from exc
+        if a.dtype.str != meta["dtype"] or list(a.shape) != meta["shape"]:
+            raise ModelFileError(f"{path}: array {key!r} is {a.dtype.str}{a.shape}, header says "
+                                 f"{meta['dtype']}{tuple(meta['shape'])}")
+        arrays[key] = a
+    try:
+        estimator._set_fitted_state(arrays, header.get("scalars", {}))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ModelFileError(f"{path}: not a consistent {name} model ({exc})") from exc
+    return estimator

@@ -1,0 +1,511 @@
+"""Mult-VAE and Mult-DAE (Liang, Krishnan, Hoffman & Jebara, "Variational Autoencoders for
+Collaborative Filtering", WWW 2018), trained with aerec's native kernels.
+
+Defaults are the reference recipe (PROTOCOLS.md, I1): Mult-VAE [I-600-200-600-I] and Mult-DAE
+[I-200-I], tanh, L2-normalised input with dropout 0.5 on it, Xavier-uniform weights, Adam 1e-3,
+batch 500, multinomial likelihood, KL weight β = min(β_cap, updates / anneal_steps) with β_cap 0.2
+and anneal_steps 200,000; the DAE adds the reference's L2 penalty (λ = 0.01 / batch).
+
+One training step: the first layer is the sparse encoder (the batch is never densified, dropout is
+fused into it), the logits are one GEMM, the bias + log-softmax + loss + gradient is one fused
+native pass over the logits, and the remaining products go to BLAS.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import InterruptGuard, Progress, RecommenderBase, to_csr
+from ._threads import blas_threads
+from ._validation import check_scalar
+from .engine import Adam, CpuBackend, EarlyStopping, minibatches
+from .engine.layers import Parameter, xavier_uniform
+
+
+def _row_scale(X, dtype):
+    """1/‖x_r‖₂ per row (TensorFlow's l2_normalize: norms floored at 1e-6)."""
+    sq = np.asarray(X.multiply(X).sum(axis=1)).ravel()
+    return (1.0 / np.sqrt(np.maximum(sq, 1e-12))).astype(dtype)
+
+
+def split_users(X, fraction, rng, target_prop=0.2, min_items=5):
+    """Hold out a fraction of users for validation: returns (train, val_fold_in, val_target).
+    Each held-out user with ≥ min_items items gives a random target_prop of them as target."""
+    n = X.shape[0]
+    n_val = int(round(fraction * n))
+    if not 1 <= n_val < n:
+        raise ValueError(f"validation_fraction={fraction} leaves no training or no validation users ({n} users)")
+    perm = rng.permutation(n)
+    val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    V = X[val].tocoo()
+    target = np.zeros(V.nnz, dtype=bool)
+    order = np.argsort(V.row, kind="stable")
+    counts = np.bincount(V.row, minlength=n_val)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    for u in range(n_val):
+        c = counts[u]
+        if c >= min_items:
+            pick = rng.choice(c, size=int(target_prop * c), replace=False)
+            target[order[starts[u] + pick]] = True
+    shape = (n_val, X.shape[1])
+    fold_in = sp.csr_array((V.data[~target], (V.row[~target], V.col[~target])), shape=shape)
+    tgt = sp.csr_array((V.data[target], (V.row[target], V.col[target])), shape=shape)
+    return X[train], fold_in, tgt
+
+
+class _MultAutoencoder(TransformerMixin, RecommenderBase):
+    """Shared body of MultVAE and MultDAE (the only difference is the variational bottleneck)."""
+
+    _variational = True
+    _implicit = True
+
+    # ---- network ----------------------------------------------------------------------------
+
+    def _dims(self, n_items):
+        hidden = [int(h) for h in self.hidden_dims]
+        enc = [n_items] + hidden + [int(self.n_components)]
+        return enc, enc[::-1]
+
+    def _check_params(self):
+        if any(int(h) < 1 for h in self.hidden_dims):
+            raise ValueError(f"hidden_dims must be positive layer widths, got {self.hidden_dims!r}")
+        check_scalar(self.n_components, "n_components", kind=numbers.Integral, low=1)
+        check_scalar(self.dropout, "dropout", low=0.0, high=1.0, high_inclusive=False)
+        check_scalar(self.l2, "l2", low=0.0)
+        check_scalar(self.learning_rate, "learning_rate", low=0.0, low_inclusive=False)
+        check_scalar(self.n_epochs, "n_epochs", kind=numbers.Integral, low=1)
+        check_scalar(self.batch_size, "batch_size", kind=numbers.Integral, low=1)
+        check_scalar(self.beta_cap, "beta_cap", low=0.0)
+        check_scalar(self.anneal_steps, "anneal_steps", kind=numbers.Integral, low=0)
+        if self.beta is not None:
+            check_scalar(self.beta, "beta", low=0.0)
+        if self.activation not in ("tanh", "sigmoid", "relu", "elu", "selu", "leaky_relu", "swish", "identity"):
+            raise ValueError(f"unknown activation {self.activation!r}")
+
+    def _init_params(self, n_items, rng):
+        dt = self.dtype_
+        enc, dec = self._dims(n_items)
+        coefs, intercepts = [], []
+        for i, (a, b) in enumerate(zip(enc[:-1], enc[1:])):
+            if self._variational and i == len(enc) - 2:
+                b *= 2  # mu and log-variance
+            coefs.append(xavier_uniform(rng, a, b, dt))
+            intercepts.append(np.clip(0.001 * rng.standard_normal(b), -0.002, 0.002).astype(dt))
+        for a, b in zip(dec[:-1], dec[1:]):
+            coefs.append(xavier_uniform(rng, a, b, dt))
+            intercepts.append(np.clip(0.001 * rng.standard_normal(b), -0.002, 0.002).astype(dt))
+        return coefs, intercepts
+
+    def _n_enc(self):
+        return len(self.hidden_dims) + 1
+
+    def _encode(self, be, X, coefs, intercepts, *, train, seed=0, step=0, cache=None):
+        """Encoder pass. Returns the code (DAE) or (mu, logvar) (VAE)."""
+        act, n_enc = self.activation, self._n_enc()
+        rs = _row_scale(X, self.dtype_)
+        h = be.sparse_encoder_forward(X, coefs[0], intercepts[0], row_scale=rs,
+                                      dropout=self.dropout if train else 0.0, seed=seed, step=step)
+        pre = [h]
+        posts = [None]
+        for i in range(n_enc):
+            last = i == n_enc - 1
+            if not (last and self._variational):
+                h = be.activation_forward(act, pre[-1])
+                posts[-1] = h
+            if last:
+                break
+            z = h @ coefs[i + 1]
+            z += intercepts[i + 1]
+            pre.append(z)
+            posts.append(None)
+        if cache is not None:
+            cache.update(X=X, rs=rs, pre=pre, posts=posts)
+        if self._variational:
+            d = int(self.n_components)
+            out = pre[-1]
+            return np.ascontiguousarray(out[:, :d]), np.ascontiguousarray(out[:, d:])
+        return h
+
+    def _decode_hidden(self, be, z, coefs, intercepts, cache=None):
+        """Decoder up to (not including) the output layer: returns its input H."""
+        n_enc, act = self._n_enc(), self.activation
+        h, ins, pres, posts = z, [], [], []
+        for W, b in zip(coefs[n_enc:-1], intercepts[n_enc:-1]):
+            ins.append(h)
+            p = h @ W
+            p += b
+            pres.append(p)
+            h = be.activation_forward(act, p)
+            posts.append(h)
+        if cache is not None:
+            cache.update(dec_in=ins, dec_pre=pres, dec_post=posts, H=h)
+        return h
+
+    def _logits(self, H, coefs, intercepts):
+        out = H @ coefs[-1]
+        out += intercepts[-1]
+        return out
+
+    # ---- one training step -------------------------------------------------------------------
+
+    def _train_step(self, be, X, params, beta, seed, step):
+        coefs = [p.value for p in params[0::2]]
+        intercepts = [p.value for p in params[1::2]]
+        W_grads = [p.grad for p in params[0::2]]
+        b_grads = [p.grad for p in params[1::2]]
+        n, n_enc, act = X.shape[0], self._n_enc(), self.activation
+        cache = {}
+        enc = self._encode(be, X, coefs, intercepts, train=True, seed=seed, step=step, cache=cache)
+        kl = 0.0
+        if self._variational:
+            mu, logvar = enc
+            std = np.exp(0.5 * logvar)
+            eps = be.random_normal(mu.shape, seed=seed + 1, step=step, dtype=self.dtype_)
+            z = mu + eps * std
+        else:
+            z = enc
+        H = self._decode_hidden(be, z, coefs, intercepts, cache=cache)
+        G = H @ coefs[-1]  # logits without the bias: the fused kernel adds it
+        nll = be.multinomial_loss_grad(G, X, intercepts[-1], scale=1.0 / n)  # G becomes dL/dlogits
+        # output layer
+        np.matmul(H.T, G, out=W_grads[-1])
+        b_grads[-1][...] = G.sum(axis=0)
+        dh = G @ coefs[-1].T
+        del G
+        # decoder hidden layers, last to first
+        n_dec_hidden = len(cache["dec_pre"])
+        for j in range(n_dec_hidden - 1, -1, -1):
+            li = n_enc + j
+            dp = be.activation_backward(act, cache["dec_pre"][j], cache["dec_post"][j], dh)
+            np.matmul(cache["dec_in"][j].T, dp, out=W_grads[li])
+            b_grads[li][...] = dp.sum(axis=0)
+            dh = dp @ coefs[li].T
+        # bottleneck
+        if self._variational:
+            kl, dmu, dlogvar = be.gaussian_kl(mu, logvar, scale=beta / n)
+            dmu += dh
+            dlogvar += dh * eps * (0.5 * std)
+            d_out = np.concatenate([dmu, dlogvar], axis=1)
+        else:
+            d_out = dh
+        # encoder layers, last to first
+        pre, posts = cache["pre"], cache["posts"]
+        for i in range(n_enc - 1, -1, -1):
+            if posts[i] is not None:  # activated layer
+                d_pre = be.activation_backward(act, pre[i], posts[i], d_out)
+            else:
+                d_pre = d_out
+            if i == 0:
+                items, dW, db = be.sparse_encoder_backward(X, d_pre, row_scale=cache["rs"], dropout=self.dropout,
+                                                           seed=seed, step=step)
+                W_grads[0].fill(0)
+                W_grads[0][items] = dW
+                b_grads[0][...] = db
+            else:
+                h_in = posts[i - 1]
+                np.matmul(h_in.T, d_pre, out=W_grads[i])
+                b_grads[i][...] = d_pre.sum(axis=0)
+                d_out = d_pre @ coefs[i].T
+        reg = self.l2 * sum(float(np.sum(W * W)) for W in coefs) if self.l2 else 0.0
+        return nll + kl + reg  # each term already per batch (nll, kl scaled by 1/n)
+
+    # ---- fit ------------------------------------------------------------------------------------
+
+    def fit(self, X, y=None, *, X_val=None, y_val=None):
+        """Fit on users × items interactions X (positive values are interactions).
+
+        y : optional held-out interactions of the same users (as in ``score(X, y)``); training
+            then uses X ∪ y, all of the training users' items (strong generalisation).
+        X_val, y_val : validation users' fold-in and target interactions. When given (or when
+            ``early_stopping`` holds out ``validation_fraction`` of the users), NDCG@100 on them is
+            computed after every epoch and the best epoch's weights are kept (the reference's model
+            selection); ``patience`` epochs without improvement stop training early.
+        """
+        self._check_params()
+        self.dtype_ = self._dtype()
+        X = self._validate(X, reset=True)
+        if y is not None:
+            Y = to_csr(y, self.dtype_, what="y", implicit=True)
+            if Y.shape != X.shape:
+                raise ValueError(f"y has shape {Y.shape}; expected {X.shape}")
+            X = to_csr(X + Y, self.dtype_, implicit=True)
+        rng, n_threads, device = self._resolve_common()
+        self.n_threads_, self.device_ = n_threads, device
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val must be given together")
+        if X_val is not None:
+            X_val = to_csr(X_val, self.dtype_, what="X_val")
+            y_val = to_csr(y_val, self.dtype_, what="y_val")
+            if X_val.shape[1] != X.shape[1] or y_val.shape != X_val.shape:
+                raise ValueError(f"X_val/y_val must have shape (n_val_users, {X.shape[1]}) each")
+        elif self.early_stopping:
+            X, X_val, y_val = split_users(X, float(self.validation_fraction), rng)
+        if X.nnz == 0:
+            raise ValueError("X has no interactions to learn from")
+        be = CpuBackend(n_threads)
+        coefs, intercepts = self._init_params(X.shape[1], rng)
+        params = []
+        for W, b in zip(coefs, intercepts):
+            params += [Parameter("W", W, decay=True), Parameter("b", b, decay=False)]
+        opt = Adam(be, params, lr=self.learning_rate, weight_decay=2.0 * self.l2)
+        seed = int(rng.randint(0, 2**62, dtype=np.int64))
+        stopper = EarlyStopping(params, mode="max", patience=self.patience) if X_val is not None else None
+        self.coefs_, self.intercepts_ = coefs, intercepts  # live views of the parameters
+        self.loss_curve_, self.validation_scores_ = [], []
+        self.best_epoch_, self.n_iter_ = None, 0
+        updates, diverged, beta = 0, False, 0.0
+        progress = Progress(self.n_epochs, self.verbose, type(self).__name__)
+        with InterruptGuard() as guard, blas_threads(n_threads):
+            for epoch in range(int(self.n_epochs)):
+                total, n_seen = 0.0, 0
+                for idx in minibatches(X.shape[0], int(self.batch_size), rng):
+                    if guard.interrupted:
+                        break
+                    Xb = X[idx]
+                    if self.beta is not None:
+                        beta = float(self.beta)
+                    elif self.anneal_steps > 0:
+                        beta = min(float(self.beta_cap), updates / float(self.anneal_steps))
+                    else:
+                        beta = float(self.beta_cap)
+                    loss = self._train_step(be, Xb, params, beta if self._variational else 0.0, seed, updates)
+                    if not np.isfinite(loss):
+                        diverged = True
+                        break
+                    opt.step()
+                    updates += 1
+                    total += loss * Xb.shape[0]
+                    n_seen += Xb.shape[0]
+                if diverged or guard.interrupted:
+                    break
+                self.n_iter_ = epoch + 1
+                self.loss_curve_.append(total / max(n_seen, 1))
+                metrics = {"loss": self.loss_curve_[-1]}
+                if stopper is not None:
+                    score = self._validation_ndcg(X_val, y_val)
+                    self.validation_scores_.append(score)
+                    metrics["val_ndcg@100"] = score
+                    stop = stopper.update(epoch, score)
+                    progress.update(**metrics)
+                    if stop:
+                        break
+                else:
+                    progress.update(**metrics)
+        progress.close()
+        if stopper is not None and stopper.best_epoch >= 0:
+            stopper.restore()
+            self.best_epoch_ = stopper.best_epoch
+        if diverged:
+            if stopper is None or stopper.best_epoch < 0:
+                raise FloatingPointError(f"{type(self).__name__}: the training loss became NaN/inf in epoch "
+                                         f"{len(self.loss_curve_) + 1}; lower learning_rate")
+            import warnings
+
+            warnings.warn(f"{type(self).__name__}: training diverged (NaN/inf loss); restored the best epoch "
+                          f"({self.best_epoch_})", RuntimeWarning, stacklevel=2)
+        if guard.interrupted:
+            import warnings
+
+            warnings.warn(f"{type(self).__name__}: training interrupted (Ctrl-C) after {self.n_iter_} epochs; "
+                          "the model holds the best (or last complete) state", RuntimeWarning, stacklevel=2)
+            if self.n_iter_ == 0 and updates == 0:
+                del self.coefs_
+                raise KeyboardInterrupt
+        self.beta_ = beta if updates else 0.0
+        self.n_updates_ = updates
+        return self
+
+    def _validation_ndcg(self, X_val, y_val):
+        from .metrics import ndcg_at_k
+
+        idx = np.empty((X_val.shape[0], self._score_k), dtype=np.int64)
+        for s in self._batches(X_val.shape[0]):
+            scores = self._score_batch(X_val[s])
+            idx[s] = self._topk(scores, X_val[s])
+        return float(np.nanmean(ndcg_at_k(idx, y_val, self._score_k)))
+
+    def _topk(self, scores, X):
+        from . import kernels
+
+        return kernels.topk(np.ascontiguousarray(scores), self._score_k, exclude=X, n_threads=self.n_threads_)[0]
+
+    # ---- inference ------------------------------------------------------------------------------
+
+    def _score_batch(self, X):
+        be = CpuBackend(self.n_threads_)
+        enc = self._encode(be, X, self.coefs_, self.intercepts_, train=False)
+        z = enc[0] if self._variational else enc
+        H = self._decode_hidden(be, z, self.coefs_, self.intercepts_)
+        return self._logits(H, self.coefs_, self.intercepts_)
+
+    def transform(self, X):
+        """Codes of each row: the posterior mean (Mult-VAE) or the bottleneck (Mult-DAE)."""
+        check_is_fitted(self)
+        X = self._validate(X, reset=False)
+        be = CpuBackend(self.n_threads_)
+        with blas_threads(self.n_threads_):
+            enc = self._encode(be, X, self.coefs_, self.intercepts_, train=False)
+        return enc[0] if self._variational else enc
+
+    # ---- persistence ----------------------------------------------------------------------------
+
+    def _get_fitted_state(self):
+        check_is_fitted(self)
+        arrays = {f"coef_{i}": W for i, W in enumerate(self.coefs_)}
+        arrays.update({f"intercept_{i}": b for i, b in enumerate(self.intercepts_)})
+        arrays["loss_curve"] = np.asarray(self.loss_curve_, dtype=np.float64)
+        arrays["validation_scores"] = np.asarray(self.validation_scores_, dtype=np.float64)
+        scalars = dict(n_features_in_=self.n_features_in_, dtype_=self.dtype_.name, n_iter_=self.n_iter_,
+                       best_epoch_=self.best_epoch_, n_threads_=self.n_threads_, device_=self.device_,
+                       beta_=self.beta_, n_updates_=self.n_updates_)
+        return {"arrays": arrays, "scalars": scalars}
+
+    def _set_fitted_state(self, arrays, scalars):
+        n_items = int(scalars["n_features_in_"])
+        dtype = np.dtype(scalars["dtype_"])
+        enc, dec = self._dims(n_items)
+        shapes = []
+        for i, (a, b) in enumerate(zip(enc[:-1], enc[1:])):
+            shapes.append((a, 2 * b if (self._variational and i == len(enc) - 2) else b))
+        shapes += list(zip(dec[:-1], dec[1:]))
+        coefs, intercepts = [], []
+        for i, shape in enumerate(shapes):
+            W, b = arrays[f"coef_{i}"], arrays[f"intercept_{i}"]
+            if W.shape != shape or b.shape != (shape[1],) or W.dtype != dtype or b.dtype != dtype:
+                raise ValueError(f"layer {i}: weights {W.dtype}{W.shape} / bias {b.dtype}{b.shape} do not match "
+                                 f"the architecture ({dtype}{shape})")
+            if not (np.isfinite(W).all() and np.isfinite(b).all()):
+                raise ValueError(f"layer {i} holds NaN or infinite weights")
+            coefs.append(np.array(W))
+            intercepts.append(np.array(b))
+        if len(arrays) != 2 * len(shapes) + 2:
+            raise ValueError("unexpected arrays in the file")
+        from ._threads import effective_n_threads
+
+        self.coefs_, self.intercepts_ = coefs, intercepts
+        self.loss_curve_ = list(arrays["loss_curve"])
+        self.validation_scores_ = list(arrays["validation_scores"])
+        self.n_features_in_, self.dtype_ = n_items, dtype
+        self.n_iter_, self.best_epoch_ = int(scalars["n_iter_"]), scalars["best_epoch_"]
+        self.n_threads_ = effective_n_threads(self.n_threads)  # this machine's, not the saver's
+        self.device_ = "cpu"
+        self.beta_, self.n_updates_ = float(scalars["beta_"]), int(scalars["n_updates_"])
+
+
+_COMMON_DOC = """
+    Parameters
+    ----------
+    hidden_dims : tuple of int
+        Widths of the hidden layers between the items and the bottleneck (the decoder mirrors them).
+    n_components : int
+        Bottleneck (latent) size.
+    activation : str
+        Hidden activation ('tanh' in the paper).
+    dropout : float
+        Dropout rate on the (L2-normalised) input during training.
+    l2 : float
+        L2 penalty: ``l2 · Σ‖W‖²`` is added to the per-batch loss (biases excluded).
+    beta_cap, anneal_steps : float, int
+        KL weight schedule β = min(beta_cap, updates / anneal_steps) (VAE only).
+    beta : float or None
+        A fixed KL weight instead of the schedule (VAE only).
+    n_epochs, batch_size, learning_rate :
+        Training length, users per batch, Adam step size.
+    early_stopping : bool
+        Hold out ``validation_fraction`` of the users (80/20 fold-in/target) when no X_val/y_val
+        is given to ``fit``, track NDCG@100 each epoch and keep the best epoch.
+    validation_fraction : float
+        Fraction of users held out by ``early_stopping``.
+    patience : int or None
+        Stop after this many epochs without a better validation NDCG (None: run all epochs).
+    random_state, n_threads, device, dtype, verbose :
+        As for every aerec estimator (see the README).
+
+    Attributes
+    ----------
+    coefs_, intercepts_ : lists of arrays
+        Layer weights (n_in, n_out) and biases, encoder first.
+    n_features_in_ : int
+        Number of items.
+    loss_curve_, validation_scores_ : lists of float
+        Mean training loss and validation NDCG@100 per epoch.
+    best_epoch_ : int or None
+        Epoch (0-based) whose weights were kept.
+    n_iter_ : int
+        Epochs run.
+"""
+
+
+class MultVAE(_MultAutoencoder):
+    __doc__ = ("Mult-VAE: a variational autoencoder with a multinomial likelihood (Liang et al. 2018).\n"
+               + _COMMON_DOC + """
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from aerec import MultVAE
+    >>> X = sp.random(200, 50, density=0.1, format="csr", random_state=0)
+    >>> model = MultVAE(hidden_dims=(32,), n_components=8, n_epochs=2, random_state=0).fit(X)
+    >>> idx, scores = model.recommend(X[:3], k=5)
+    >>> idx.shape
+    (3, 5)
+""")
+    _variational = True
+
+    def __init__(self, *, hidden_dims=(600,), n_components=200, activation="tanh", dropout=0.5, l2=0.0,
+                 beta_cap=0.2, anneal_steps=200000, beta=None, n_epochs=200, batch_size=500, learning_rate=1e-3,
+                 early_stopping=False, validation_fraction=0.1, patience=None, random_state=None, n_threads=None,
+                 device="auto", dtype="float32", verbose=False):
+        self.hidden_dims = hidden_dims
+        self.n_components = n_components
+        self.activation = activation
+        self.dropout = dropout
+        self.l2 = l2
+        self.beta_cap = beta_cap
+        self.anneal_steps = anneal_steps
+        self.beta = beta
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.n_threads = n_threads
+        self.device = device
+        self.dtype = dtype
+        self.verbose = verbose
+
+
+class MultDAE(_MultAutoencoder):
+    __doc__ = ("Mult-DAE: a denoising autoencoder with a multinomial likelihood (Liang et al. 2018).\n"
+               + _COMMON_DOC)
+    _variational = False
+
+    def __init__(self, *, hidden_dims=(), n_components=200, activation="tanh", dropout=0.5, l2=0.01 / 500,
+                 beta_cap=0.0, anneal_steps=0, beta=None, n_epochs=200, batch_size=500, learning_rate=1e-3,
+                 early_stopping=False, validation_fraction=0.1, patience=None, random_state=None, n_threads=None,
+                 device="auto", dtype="float32", verbose=False):
+        self.hidden_dims = hidden_dims
+        self.n_components = n_components
+        self.activation = activation
+        self.dropout = dropout
+        self.l2 = l2
+        self.beta_cap = beta_cap
+        self.anneal_steps = anneal_steps
+        self.beta = beta
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.n_threads = n_threads
+        self.device = device
+        self.dtype = dtype
+        self.verbose = verbose
