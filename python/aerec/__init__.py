@@ -15,8 +15,9 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import kernels
+from . import datasets, kernels, metrics, model_selection
 from ._config import config, show_config
+from .autorec import AutoRec
 from .ease import EASE, Popularity
 from .persistence import load
 from .vae import MultDAE, MultVAE
@@ -26,4 +27,4 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from an unusual layout
     __version__ = "0.0.0"
 
-__all__ = ["MultVAE", "MultDAE", "EASE", "Popularity", "load", "kernels", "show_config", "config", "__version__"]
+__all__ = ["AutoRec", "MultVAE", "MultDAE", "EASE", "Popularity", "load", "kernels", "datasets", "metrics", "model_selection", "show_config", "config", "__version__"]

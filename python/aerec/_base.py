@@ -56,8 +56,8 @@ def to_csr(X, dtype, *, what="X", implicit=True):
         raise ValueError(f"{what} contains NaN or infinite values")
     if implicit:
         if X.nnz and X.data.min() < 0:
-            raise ValueError(f"{what} contains negative values; implicit-feedback models take interaction "
-                             "counts or weights >= 0 (positive = interaction)")
+            raise ValueError(f"Negative values in data passed to {what}: implicit-feedback models take "
+                             "interaction counts or weights >= 0 (positive = interaction)")
         X.data[:] = 1
     X.eliminate_zeros()
     if X.indptr.dtype != X.indices.dtype:
@@ -154,6 +154,26 @@ class RecommenderBase(BaseEstimator):
         device = resolve_device(getattr(self, "device", "auto"))
         return rng, n_threads, device
 
+    def _with_y(self, X, y):
+        """fit(X, y): a users × items y (the held-out part of the same users, as in score(X, y)) is
+        merged into X so training users contribute all their items; a 1-D y (scikit-learn's
+        unsupervised convention) or None is ignored."""
+        if y is None:
+            return X
+        if not sp.issparse(y):
+            y = np.asarray(y)
+            if y.ndim == 1:
+                return X
+        Y = to_csr(y, self.dtype_, what="y", implicit=self._implicit)
+        if Y.shape != X.shape:
+            raise ValueError(f"y has shape {Y.shape}; expected {X.shape} (the held-out part of X's users) or None")
+        if self._implicit:
+            return to_csr(X + Y, self.dtype_, implicit=True)
+        overlap = X.multiply(Y).nnz
+        if overlap:
+            raise ValueError(f"X and y both rate {overlap} (user, item) pairs; they must be disjoint parts")
+        return to_csr(X + Y, self.dtype_, implicit=False)
+
     # ---- the public methods ----------------------------------------------------------------------
 
     def _batches(self, n_rows, batch_size=None):
@@ -208,6 +228,7 @@ class RecommenderBase(BaseEstimator):
         """Implicit models: mean NDCG@100 of ranking y's items from X's history (X's items
         excluded), over rows of y with at least one item. Explicit models: −RMSE at y's entries."""
         check_is_fitted(self)
+        X = self._validate(X, reset=False)
         if y is None:
             raise ValueError("score(X, y) needs the held-out part y (users × items)")
         y = to_csr(y, self.dtype_, what="y", implicit=self._implicit)
@@ -230,6 +251,7 @@ class RecommenderBase(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.input_tags.positive_only = self._implicit  # interactions are counts/weights >= 0
         tags.target_tags.required = False
         return tags
 

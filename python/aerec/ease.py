@@ -98,13 +98,7 @@ class EASE(RecommenderBase):
         check_scalar(self.l2, "l2", low=0.0, low_inclusive=False)
         self.dtype_ = self._dtype()
         X = self._validate(X, reset=True)
-        if y is not None:
-            from ._base import to_csr
-
-            Y = to_csr(y, self.dtype_, what="y")
-            if Y.shape != X.shape:
-                raise ValueError(f"y has shape {Y.shape}; expected {X.shape}")
-            X = to_csr(X + Y, self.dtype_)
+        X = self._with_y(X, y)
         _, n_threads, device = self._resolve_common()
         self.n_threads_, self.device_ = n_threads, device
         n = X.shape[1]
@@ -165,10 +159,7 @@ class Popularity(RecommenderBase):
     def fit(self, X, y=None):
         self.dtype_ = self._dtype()
         X = self._validate(X, reset=True)
-        if y is not None:
-            from ._base import to_csr
-
-            X = to_csr(X + to_csr(y, self.dtype_, what="y"), self.dtype_)
+        X = self._with_y(X, y)
         from ._threads import effective_n_threads
 
         self.n_threads_, self.device_ = effective_n_threads(self.n_threads), "cpu"

@@ -104,8 +104,10 @@ def load(path):
     if name not in classes:
         raise ModelFileError(f"{path}: unknown estimator {name!r}")
     cls = classes[name]
+    # JSON has no tuples: sequence parameters (layer sizes) come back as the tuples they were.
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(header.get("params", {})).items()}
     try:
-        estimator = cls(**header["params"])
+        estimator = cls(**params)
     except TypeError as exc:
         raise ModelFileError(f"{path}: parameters do not fit {name} ({exc})") from exc
     arrays = {}

@@ -64,6 +64,12 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
     _variational = True
     _implicit = True
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # transform's output is in the estimator's dtype, whatever the input's
+        tags.transformer_tags.preserves_dtype = [np.dtype(self.dtype).name]
+        return tags
+
     # ---- network ----------------------------------------------------------------------------
 
     def _dims(self, n_items):
@@ -229,11 +235,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         self._check_params()
         self.dtype_ = self._dtype()
         X = self._validate(X, reset=True)
-        if y is not None:
-            Y = to_csr(y, self.dtype_, what="y", implicit=True)
-            if Y.shape != X.shape:
-                raise ValueError(f"y has shape {Y.shape}; expected {X.shape}")
-            X = to_csr(X + Y, self.dtype_, implicit=True)
+        X = self._with_y(X, y)
         rng, n_threads, device = self._resolve_common()
         self.n_threads_, self.device_ = n_threads, device
         if (X_val is None) != (y_val is None):

@@ -1,0 +1,346 @@
+"""Splitters for the evaluation protocols in ``PROTOCOLS.md``.
+
+* :func:`random_rating_split` / :func:`holdout_ratings` — protocol E1 (and the validation hold-out of
+  E1/E2): a seeded random split of the *stored ratings* of a users x items matrix.
+* :func:`strong_generalization_split` — protocol I1, the Mult-VAE preprocessing of Liang et al. (2018)
+  reproduced step by step (same filtering, same random draws, same row and column order).
+
+Everything is NumPy/SciPy; matrices come back as canonical ``scipy.sparse.csr_array``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._validation import check_scalar
+
+__all__ = [
+    "RatingSplit",
+    "random_rating_split",
+    "holdout_ratings",
+    "StrongGeneralizationSplit",
+    "strong_generalization_split",
+]
+
+
+class RatingSplit(NamedTuple):
+    """A train/test pair of sparse matrices with the same shape (unpacks as ``train, test``)."""
+
+    train: sp.csr_array
+    test: sp.csr_array
+
+
+# ---- E1: random split of the stored ratings -------------------------------------------------------
+
+
+def _to_csr(X, name="X"):
+    """Canonical CSR copy-on-need of ``X`` without explicit zeros (0 = unobserved)."""
+    if sp.issparse(X):
+        A = sp.csr_array(X)
+    else:
+        a = np.asarray(X)
+        if a.ndim != 2:
+            raise ValueError(f"{name} must be 2-D (n_users, n_items), got shape {a.shape}")
+        A = sp.csr_array(a)
+    if A.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_users, n_items), got shape {A.shape}")
+    copied = False
+    if not A.has_canonical_format:
+        A = A.copy()
+        copied = True
+        A.sum_duplicates()
+    data = np.asarray(A.data)
+    if data.dtype.kind == "f" and not np.isfinite(data).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if np.any(data == 0):
+        if not copied:
+            A = A.copy()
+        A.eliminate_zeros()
+    return A
+
+
+def _rng(random_state):
+    if random_state is None or isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return np.random.RandomState(random_state)
+    if isinstance(random_state, (np.random.RandomState, np.random.Generator)):
+        return random_state
+    raise TypeError(f"random_state must be None, an int, a numpy RandomState or Generator, got {random_state!r}")
+
+
+def _mask_csr(A, keep):
+    """The entries of canonical CSR ``A`` where ``keep`` (one bool per stored entry), still canonical."""
+    n_rows = A.shape[0]
+    rows = np.repeat(np.arange(n_rows), np.diff(A.indptr))
+    indptr = np.zeros(n_rows + 1, dtype=A.indptr.dtype)
+    np.cumsum(np.bincount(rows[keep], minlength=n_rows), out=indptr[1:])
+    return sp.csr_array((np.asarray(A.data)[keep], np.asarray(A.indices)[keep], indptr), shape=A.shape)
+
+
+def random_rating_split(X, test_size=0.1, random_state=0) -> RatingSplit:
+    """Split the stored ratings of ``X`` at random into train and test (protocol E1).
+
+    Parameters
+    ----------
+    X : sparse matrix or ndarray of shape (n_users, n_items)
+        Ratings; stored nonzero entries are the ratings (explicit zeros are dropped).
+    test_size : float in (0, 1) or int, default=0.1
+        Fraction of the ratings in the test part (rounded up, as scikit-learn's ``train_test_split``
+        does), or their number.
+    random_state : int, None, numpy RandomState or Generator, default=0
+        Seed of the permutation of the ratings (``RandomState(seed).permutation(nnz)``, ratings in CSR
+        order); the same seed gives the same split.
+
+    Returns
+    -------
+    RatingSplit
+        ``(train, test)``: disjoint canonical CSR arrays of ``X``'s shape and dtype whose sum is ``X``.
+    """
+    A = _to_csr(X)
+    nnz = A.nnz
+    if isinstance(test_size, numbers.Integral) and not isinstance(test_size, bool):
+        n_test = int(check_scalar(test_size, "test_size", kind=numbers.Integral, low=0, high=nnz))
+    else:
+        check_scalar(test_size, "test_size", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+        n_test = int(math.ceil(float(test_size) * nnz))
+    perm = _rng(random_state).permutation(nnz)
+    test_mask = np.zeros(nnz, dtype=bool)
+    test_mask[perm[:n_test]] = True
+    return RatingSplit(_mask_csr(A, ~test_mask), _mask_csr(A, test_mask))
+
+
+def holdout_ratings(X, fraction, random_state=0) -> RatingSplit:
+    """Hold out a seeded random ``fraction`` of the stored ratings (validation for early stopping).
+
+    Same as :func:`random_rating_split` with ``test_size=fraction``.
+
+    Parameters
+    ----------
+    X : sparse matrix or ndarray of shape (n_users, n_items)
+        Training ratings.
+    fraction : float in (0, 1) or int
+        Share (or number) of the ratings held out.
+    random_state : int, None, numpy RandomState or Generator, default=0
+        Seed.
+
+    Returns
+    -------
+    RatingSplit
+        ``(train, test)`` where ``test`` is the held-out (validation) part.
+    """
+    return random_rating_split(X, test_size=fraction, random_state=random_state)
+
+
+# ---- I1: strong generalisation (Mult-VAE preprocessing) ------------------------------------------
+
+#: The reference splits a held-out user's items only when the user has at least this many.
+_MIN_ITEMS_TO_SPLIT = 5
+
+
+@dataclass(eq=False)
+class StrongGeneralizationSplit:
+    """The matrices of protocol I1 (all canonical float32 CSR with values 1).
+
+    Attributes
+    ----------
+    train : csr_array of shape (n_train_users, n_items)
+        Every interaction of the training users; rows in ``train_user_ids`` order.
+    val_fold_in, val_target : csr_array of shape (n_heldout_users, n_items)
+        Validation users' fold-in input and held-out target; rows in ``val_user_ids`` order. Users
+        with fewer than 5 items (after restriction to the item set) have an empty target row.
+    test_fold_in, test_target : csr_array of shape (n_heldout_users, n_items)
+        The same for the test users (``test_user_ids``).
+    item_ids : ndarray of shape (n_items,)
+        Original item id of each column (order of first appearance among training interactions).
+    train_user_ids, val_user_ids, test_user_ids : ndarray
+        Original user id of each row (the order of the seeded permutation).
+    """
+
+    train: sp.csr_array
+    val_fold_in: sp.csr_array
+    val_target: sp.csr_array
+    test_fold_in: sp.csr_array
+    test_target: sp.csr_array
+    item_ids: np.ndarray
+    train_user_ids: np.ndarray
+    val_user_ids: np.ndarray
+    test_user_ids: np.ndarray
+
+    @property
+    def n_items(self) -> int:
+        """Number of items (columns)."""
+        return int(self.item_ids.shape[0])
+
+
+def _ones_csr(rows, cols, shape):
+    """Canonical float32 CSR with a 1 at each (row, col) (pairs are unique)."""
+    order = np.lexsort((cols, rows))
+    rows, cols = rows[order], cols[order]
+    idx_dtype = np.int32 if max(shape[1], rows.size) < 2**31 else np.int64
+    indptr = np.zeros(shape[0] + 1, dtype=idx_dtype)
+    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+    return sp.csr_array((np.ones(rows.size, dtype=np.float32), cols.astype(idx_dtype), indptr), shape=shape)
+
+
+def _draw_targets(user_codes, seed, test_prop):
+    """Target mask for one held-out group, drawn exactly as the reference does.
+
+    ``user_codes``: the group's interactions (restricted to the item set) in data order, as user codes
+    ascending in user id. The reference (``split_train_test_proportion``) calls
+    ``np.random.seed(98765)``, then walks the users in ascending id order (pandas ``groupby``), each
+    user's rows in data order, and for a user with ``n >= 5`` items marks
+    ``np.random.choice(n, size=int(test_prop * n), replace=False)`` as the target.
+    """
+    rng = np.random.RandomState(seed)
+    order = np.argsort(user_codes, kind="stable")  # groupby: users by id, rows in data order
+    u_sorted = user_codes[order]
+    is_target = np.zeros(u_sorted.size, dtype=bool)
+    if u_sorted.size:
+        starts = np.flatnonzero(np.r_[True, u_sorted[1:] != u_sorted[:-1]])
+        ends = np.r_[starts[1:], u_sorted.size]
+        for s, e in zip(starts.tolist(), ends.tolist()):
+            n = e - s
+            if n >= _MIN_ITEMS_TO_SPLIT:
+                is_target[s + rng.choice(n, size=int(test_prop * n), replace=False).astype(np.int64)] = True
+    out = np.zeros(user_codes.size, dtype=bool)
+    out[order] = is_target
+    return out
+
+
+def strong_generalization_split(users, items, ratings=None, *, n_heldout_users, threshold=3.5, min_user_count=5,
+                                min_item_count=0, test_prop=0.2, seed=98765) -> StrongGeneralizationSplit:
+    """Protocol I1: the strong-generalisation split of the Mult-VAE reference code.
+
+    Reproduces the preprocessing of Liang et al., "Variational autoencoders for collaborative
+    filtering" (WWW 2018; notebook ``VAE_ML20M_WWW2018.ipynb``) without pandas, step by step:
+
+    1. keep the interactions with ``rating > threshold`` (when ``ratings`` is given);
+    2. drop items with fewer than ``min_item_count`` interactions (if > 0), then users with fewer than
+       ``min_user_count`` (``filter_triplets``);
+    3. permute the remaining user ids, sorted ascending, with ``np.random.seed(seed)`` /
+       ``np.random.permutation(n_users)``; the first ``n_users - 2 * n_heldout_users`` are training
+       users, the next ``n_heldout_users`` validation users, the last ``n_heldout_users`` test users;
+    4. the item set is the items of the training users' interactions in order of first appearance
+       (``pd.unique``); held-out users' interactions with other items are dropped;
+    5. for the validation users and then, separately, the test users (``split_train_test_proportion``,
+       which calls ``np.random.seed(98765)`` afresh each time — here ``seed``): walk the users in
+       ascending id order, each user's interactions in input order; a user with ``n >= 5`` items gets
+       ``np.random.choice(n, size=int(test_prop * n), replace=False)`` of them as the target and the rest
+       as fold-in input; a user with fewer than 5 has everything as fold-in (and no target).
+
+    Rows of every matrix follow the permuted user order (the reference's ``profile2id``), columns
+    the item order of step 4 (``show2id``), as the reference's saved CSV files and loaders give them.
+    Held-out users left with no item at all keep an (empty) row.
+
+    Parameters
+    ----------
+    users, items : array-like of shape (n_interactions,)
+        User and item ids (any sortable values, typically integers), e.g. from
+        :func:`aerec.datasets.load_ml1m`. The input order matters (steps 4 and 5), as in the reference.
+    ratings : array-like of shape (n_interactions,), optional
+        Ratings, binarised with ``> threshold``; ``None`` keeps every interaction.
+    n_heldout_users : int
+        Number of validation users and of test users (the reference uses 10,000 on ML-20M; use 600 on
+        ML-1M).
+    threshold : float, default=3.5
+        Keep ratings strictly above it.
+    min_user_count : int, default=5
+        Minimum interactions per user (after item filtering).
+    min_item_count : int, default=0
+        Minimum interactions per item (0 = no item filtering, as in the reference).
+    test_prop : float, default=0.2
+        Share of each held-out user's items that becomes the target (floored).
+    seed : int, default=98765
+        The reference's seed, for the user permutation and for each held-out group's draws.
+
+    Returns
+    -------
+    StrongGeneralizationSplit
+
+    Raises
+    ------
+    ValueError
+        On mismatched lengths, duplicate (user, item) pairs after binarisation, or when fewer than
+        ``2 * n_heldout_users + 1`` users remain after filtering.
+    """
+    users = np.asarray(users)
+    items = np.asarray(items)
+    if users.ndim != 1 or items.ndim != 1 or users.shape != items.shape:
+        raise ValueError(f"users and items must be 1-D of the same length, got shapes {users.shape} and {items.shape}")
+    n_heldout_users = int(check_scalar(n_heldout_users, "n_heldout_users", kind=numbers.Integral, low=0))
+    min_user_count = int(check_scalar(min_user_count, "min_user_count", kind=numbers.Integral, low=0))
+    min_item_count = int(check_scalar(min_item_count, "min_item_count", kind=numbers.Integral, low=0))
+    test_prop = float(check_scalar(test_prop, "test_prop", low=0.0, high=1.0))
+    seed = int(check_scalar(seed, "seed", kind=numbers.Integral, low=0, high=2**32 - 1))
+    if ratings is not None:
+        ratings = np.asarray(ratings, dtype=np.float64)
+        if ratings.shape != users.shape:
+            raise ValueError(f"ratings has shape {ratings.shape}, expected {users.shape}")
+        if np.isnan(ratings).any():
+            raise ValueError("ratings contains NaN")
+        threshold = float(check_scalar(threshold, "threshold"))
+        keep = ratings > threshold
+        users, items = users[keep], items[keep]
+
+    # Integer codes in sorted-id order (the order pandas' groupby/value counts index uses).
+    user_ids, u = np.unique(users, return_inverse=True)
+    item_ids_all, it = np.unique(items, return_inverse=True)
+    u, it = u.ravel().astype(np.int64), it.ravel().astype(np.int64)
+    if u.size:
+        pair = np.sort(u * item_ids_all.size + it)
+        n_dup = int(np.count_nonzero(pair[1:] == pair[:-1]))
+        if n_dup:
+            raise ValueError(f"{n_dup} duplicate (user, item) interactions after binarisation; "
+                             "deduplicate them first (the protocol counts each pair once)")
+
+    # filter_triplets: items first, then users.
+    if min_item_count > 0:
+        keep = np.bincount(it, minlength=item_ids_all.size)[it] >= min_item_count
+        u, it = u[keep], it[keep]
+    if min_user_count > 0:
+        keep = np.bincount(u, minlength=user_ids.size)[u] >= min_user_count
+        u, it = u[keep], it[keep]
+    unique_users = np.flatnonzero(np.bincount(u, minlength=user_ids.size))  # codes, ascending id order
+    n_users = unique_users.size
+    if n_users < 2 * n_heldout_users + 1:
+        raise ValueError(f"{n_users} users remain after filtering; need more than 2 * n_heldout_users = "
+                         f"{2 * n_heldout_users}")
+
+    perm_users = unique_users[np.random.RandomState(seed).permutation(n_users)]
+    n_train = n_users - 2 * n_heldout_users
+    tr_users, vd_users, te_users = (perm_users[:n_train], perm_users[n_train:n_train + n_heldout_users],
+                                    perm_users[n_train + n_heldout_users:])
+    role = np.full(user_ids.size, -1, dtype=np.int8)
+    row = np.zeros(user_ids.size, dtype=np.int64)
+    for r, grp in enumerate((tr_users, vd_users, te_users)):
+        role[grp] = r
+        row[grp] = np.arange(grp.size)
+    urole = role[u]
+
+    # Item set: training users' items in order of first appearance (pd.unique).
+    tr_mask = urole == 0
+    tr_items = it[tr_mask]
+    seen_codes, first = np.unique(tr_items, return_index=True)
+    item_codes = seen_codes[np.argsort(first)]
+    col_of = np.full(item_ids_all.size, -1, dtype=np.int64)
+    col_of[item_codes] = np.arange(item_codes.size)
+    n_items = item_codes.size
+
+    train = _ones_csr(row[u[tr_mask]], col_of[tr_items], (n_train, n_items))
+    parts = []
+    for r, grp in ((1, vd_users), (2, te_users)):
+        mask = (urole == r) & (col_of[it] >= 0)
+        rows, cols = row[u[mask]], col_of[it[mask]]
+        is_target = _draw_targets(u[mask], seed, test_prop)
+        shape = (grp.size, n_items)
+        parts.append(_ones_csr(rows[~is_target], cols[~is_target], shape))
+        parts.append(_ones_csr(rows[is_target], cols[is_target], shape))
+    return StrongGeneralizationSplit(
+        train=train, val_fold_in=parts[0], val_target=parts[1], test_fold_in=parts[2], test_target=parts[3],
+        item_ids=item_ids_all[item_codes], train_user_ids=user_ids[tr_users], val_user_ids=user_ids[vd_users],
+        test_user_ids=user_ids[te_users])

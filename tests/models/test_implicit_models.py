@@ -1,0 +1,170 @@
+"""Behaviour of the implicit-feedback estimators: they learn planted structure, are deterministic
+for any thread count, save and load exactly, stop cleanly, and EASE matches its closed form."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import aerec
+from aerec.datasets import make_synthetic
+from aerec.metrics import ndcg_at_k
+from aerec.vae import split_users
+
+
+@pytest.fixture(scope="module")
+def data():
+    X = make_synthetic((1500, 400, 40000), random_state=3)
+    train, fold_in, target = split_users(X, 0.2, np.random.RandomState(0))
+    return train, fold_in, target
+
+
+def _ndcg(model, fold_in, target):
+    idx, _ = model.recommend(fold_in, k=100)
+    return float(np.nanmean(ndcg_at_k(idx, target, 100)))
+
+
+def small_vae(**kw):
+    params = dict(hidden_dims=(64,), n_components=16, n_epochs=15, batch_size=100, anneal_steps=300, random_state=0)
+    return aerec.MultVAE(**{**params, **kw})
+
+
+def small_dae(**kw):
+    params = dict(n_components=32, n_epochs=15, batch_size=100, random_state=0)
+    return aerec.MultDAE(**{**params, **kw})
+
+
+@pytest.mark.parametrize("make", [small_vae, small_dae, lambda: aerec.EASE(l2=50.0)], ids=["vae", "dae", "ease"])
+def test_beats_popularity_on_planted_structure(data, make):
+    train, fold_in, target = data
+    pop = _ndcg(aerec.Popularity().fit(train), fold_in, target)
+    model = make().fit(train)
+    assert _ndcg(model, fold_in, target) > pop + 0.05
+
+
+@pytest.mark.parametrize("make", [small_vae, small_dae], ids=["vae", "dae"])
+def test_loss_decreases_and_curves_recorded(data, make):
+    model = make().fit(data[0])
+    assert len(model.loss_curve_) == model.n_iter_ == 15
+    assert model.loss_curve_[-1] < model.loss_curve_[0]
+
+
+@pytest.mark.parametrize("make", [small_vae, small_dae], ids=["vae", "dae"])
+def test_bit_identical_across_runs_and_threads(data, make):
+    a = make(n_threads=1).fit(data[0])
+    b = make(n_threads=2).fit(data[0])
+    c = make(n_threads=2).fit(data[0])
+    for Wa, Wb, Wc in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_, c.coefs_ + c.intercepts_):
+        np.testing.assert_array_equal(Wb, Wc)  # same run twice
+        np.testing.assert_array_equal(Wa, Wb)  # any thread count
+
+
+def test_early_stopping_keeps_best_epoch(data):
+    train, fold_in, target = data
+    model = small_vae(n_epochs=8).fit(train, X_val=fold_in, y_val=target)
+    assert len(model.validation_scores_) == 8
+    assert model.best_epoch_ == int(np.argmax(model.validation_scores_))
+    # the kept weights are the best epoch's: scoring them again reproduces the recorded maximum
+    assert _ndcg(model, fold_in, target) == pytest.approx(max(model.validation_scores_), abs=1e-6)
+
+
+def test_validation_fraction_and_patience(data):
+    model = small_dae(n_epochs=30, early_stopping=True, validation_fraction=0.2, patience=2).fit(data[0])
+    assert model.n_iter_ <= 30 and len(model.validation_scores_) == model.n_iter_
+
+
+@pytest.mark.parametrize("make", [small_vae, small_dae, lambda: aerec.EASE(l2=50.0), aerec.Popularity],
+                         ids=["vae", "dae", "ease", "pop"])
+def test_save_load_roundtrip(tmp_path, data, make):
+    train, fold_in, _ = data
+    model = make().fit(train)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    loaded = aerec.load(path)
+    assert type(loaded) is type(model) and loaded.get_params() == model.get_params()
+    np.testing.assert_array_equal(model.predict(fold_in[:50]), loaded.predict(fold_in[:50]))
+
+
+def test_transform_shapes(data):
+    train, fold_in, _ = data
+    assert small_vae(n_epochs=1).fit(train).transform(fold_in).shape == (fold_in.shape[0], 16)
+    assert small_dae(n_epochs=1).fit(train).transform(fold_in).shape == (fold_in.shape[0], 32)
+
+
+def test_recommend_excludes_seen_and_restricts_items(data):
+    train, fold_in, _ = data
+    model = aerec.EASE(l2=50.0).fit(train)
+    idx, scores = model.recommend(fold_in, k=20)
+    for u in range(fold_in.shape[0]):
+        assert not set(idx[u]) & set(fold_in[[u]].indices)
+    assert np.all(np.diff(scores, axis=1) <= 0)
+    allowed = np.arange(0, 400, 7)
+    idx2, _ = model.recommend(fold_in, k=5, items=allowed)
+    assert np.isin(idx2[idx2 >= 0], allowed).all()
+    full = model.predict(fold_in[:5])
+    np.testing.assert_allclose(np.take_along_axis(full, idx[:5], axis=1), scores[:5], rtol=1e-6)
+
+
+def test_ease_matches_closed_form():
+    X = make_synthetic((200, 60, 3000), random_state=1)
+    lam = 20.0
+    Xd = X.toarray().astype(np.float64)
+    P = np.linalg.inv(Xd.T @ Xd + lam * np.eye(60))
+    B = -P / np.diag(P)[None, :]
+    np.fill_diagonal(B, 0)
+    for dtype, tol in (("float64", 1e-9), ("float32", 2e-4)):
+        model = aerec.EASE(l2=lam, dtype=dtype).fit(X)
+        np.testing.assert_allclose(model.B_, B, atol=tol * np.abs(B).max())
+    pos = aerec.EASE(l2=lam, positive=True, dtype="float64").fit(X)
+    np.testing.assert_allclose(pos.B_, np.maximum(B, 0), atol=1e-9 * np.abs(B).max())
+
+
+def test_ease_refuses_what_will_not_fit():
+    X = sp.csr_array(np.eye(10, 3000, dtype=np.float32))
+    with pytest.raises(MemoryError, match="3,000 items"):
+        aerec.EASE(max_memory=1000).fit(X)
+
+
+def test_diverging_fit_raises_clearly(data):
+    with pytest.raises(FloatingPointError, match="learning_rate"):
+        small_dae(learning_rate=1e30, n_epochs=3).fit(data[0])
+
+
+def test_ctrl_c_stops_between_batches(data):
+    """SIGINT during fit: training stops at a batch boundary, warns, and leaves a usable model."""
+    train = data[0]
+    model = small_vae(n_epochs=10_000)
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.warns(RuntimeWarning, match="interrupted"):
+            model.fit(train)
+    finally:
+        timer.cancel()
+    assert 0 < model.n_iter_ < 10_000
+    assert np.isfinite(model.predict(train[:5])).all()
+
+
+def test_bad_input_is_named(data):
+    train = data[0]
+    with pytest.raises(ValueError, match="Negative values"):
+        aerec.EASE().fit(-train)
+    bad = train.copy()
+    bad.data[0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        small_dae().fit(bad)
+    model = aerec.EASE(l2=10.0).fit(train)
+    with pytest.raises(ValueError, match="features"):
+        model.recommend(train[:, :10])
+    with pytest.raises(ValueError, match="k must be"):
+        model.recommend(train, k=0)
+    with pytest.raises(ValueError, match="dropout"):
+        small_dae(dropout=1.0).fit(train)
+    with pytest.raises(ValueError, match="hidden_dims"):
+        small_vae(hidden_dims=(0,)).fit(train)
