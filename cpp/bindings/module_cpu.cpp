@@ -10,6 +10,7 @@
 
 #include "aerec/activations.h"
 #include "aerec/elementwise.h"
+#include "aerec/gram.h"
 #include "aerec/losses.h"
 #include "aerec/masked_decoder.h"
 #include "aerec/optim.h"
@@ -470,6 +471,32 @@ py::tuple topk_py(py::array scores, int64_t k, py::object excl_indptr, py::objec
     });
 }
 
+// ---- family 7: sparse Gram ----------------------------------------------------------------------
+
+py::array sparse_gram_py(py::array indptr, py::array indices, py::array data, int64_t n_cols, int n_threads) {
+    check_threads(n_threads);
+    return with_float_type(data, "X.data", [&](auto t) -> py::array {
+        using T = decltype(t);
+        return with_index_type(indices, "indices", [&](auto i) -> py::array {
+            using I = decltype(i);
+            const int64_t n_rows = check_csr<I>(indptr, indices, n_cols, "X");
+            const T* x = in_ptr<T>(data, "X.data", {indices.shape(0)});
+            const auto X = csr_view<T, I>(indptr, indices, x, n_rows, n_cols);
+            auto G = new_array<T>({n_cols, n_cols});
+            T* g = G.mutable_data();
+            nogil([&] {
+                const ItemMajor im = build_item_major<I>(X.indptr, X.indices, n_rows, n_cols);
+                // Expand the compact item-major view to every column (absent items: empty ranges).
+                std::vector<int64_t> ptr(static_cast<size_t>(n_cols) + 1, 0);
+                for (size_t p = 0; p < im.items.size(); ++p) ptr[im.items[p] + 1] = im.ptr[p + 1] - im.ptr[p];
+                for (int64_t j = 0; j < n_cols; ++j) ptr[j + 1] += ptr[j];
+                sparse_gram<T, I>(X, ptr.data(), im.rows.data(), im.pos.data(), g, n_threads);
+            });
+            return G;
+        });
+    });
+}
+
 py::dict build_info() {
     py::dict d;
     d["version"] = AEREC_VERSION;
@@ -524,6 +551,7 @@ PYBIND11_MODULE(AEREC_MODULE_NAME, m) {
           arg("beta1"), arg("beta2"), arg("eps"), arg("weight_decay"), arg("decoupled"), arg("n_threads"));
     m.def("rprop_step", &rprop_step_py, arg("param"), arg("grad"), arg("prev_grad"), arg("step_size"),
           arg("eta_minus"), arg("eta_plus"), arg("step_min"), arg("step_max"), arg("n_threads"));
+    m.def("sparse_gram", &sparse_gram_py, arg("indptr"), arg("indices"), arg("data"), arg("n_cols"), arg("n_threads"));
     m.def("topk", &topk_py, arg("scores"), arg("k"), arg("excl_indptr"), arg("excl_indices"), arg("candidates"),
           arg("n_threads"));
 }

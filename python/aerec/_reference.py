@@ -263,3 +263,11 @@ def ref_topk(scores, k, *, exclude=None, candidates=None):
         idx[r, : order.size] = items[order]
         val[r, : order.size] = scores[r, items[order]]
     return idx, val
+
+
+# ---- family 7: sparse Gram -------------------------------------------------------------------------
+
+
+def ref_sparse_gram(X):
+    A = X.toarray().astype(np.float64)
+    return A.T @ A

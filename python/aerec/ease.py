@@ -3,7 +3,9 @@ baseline.
 
 EASE's closed form: G = XᵀX + λI, P = G⁻¹, B = −P / diag(P) (column-wise) with a zero diagonal,
 scores = X·B. The inverse goes through a Cholesky factorisation (LAPACK potrf + potri through
-SciPy, in place: one n_items² buffer holds G, then P, then B).
+SciPy: one n_items² buffer holds G then its factor, a second one P and then B). XᵀX is a native kernel
+(``aerec.kernels.sparse_gram``): SciPy's sparse product builds a nearly dense *sparse* result
+single-threaded, which dominated the fit.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import scipy.linalg.lapack as lapack
 import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
+from . import kernels
 from ._base import RecommenderBase
 from ._threads import blas_threads
 from ._validation import check_scalar
@@ -80,14 +83,14 @@ class EASE(RecommenderBase):
         self.verbose = verbose
 
     def _memory_check(self, n_items, dtype):
-        need = n_items * n_items * np.dtype(dtype).itemsize
+        need = 2 * n_items * n_items * np.dtype(dtype).itemsize  # the factor and the inverse
         limit = self.max_memory
         if limit is None:
             avail = available_memory_bytes()
             limit = int(0.8 * avail) if avail else None
         if limit is not None and need > limit:
             raise MemoryError(
-                f"EASE with {n_items:,} items needs a dense {n_items:,} × {n_items:,} {np.dtype(dtype).name} matrix "
+                f"EASE with {n_items:,} items needs two dense {n_items:,} × {n_items:,} {np.dtype(dtype).name} matrices "
                 f"({need / 2**30:.2f} GiB) but only {limit / 2**30:.2f} GiB may be used. Use dtype='float32', "
                 "fewer items (drop rare ones), or raise max_memory."
             )
@@ -104,22 +107,23 @@ class EASE(RecommenderBase):
         n = X.shape[1]
         self._memory_check(n, self.dtype_)
         with blas_threads(n_threads):
-            G = (X.T @ X).toarray().astype(self.dtype_, copy=False)  # Gram matrix, items × items
-            G = np.asfortranarray(G)  # symmetric, so the transpose view costs nothing for LAPACK
+            # Gram matrix XᵀX from the nonzeros (native, Σ_u n_u² work). G is symmetric, so its
+            # transpose — a Fortran-ordered view — is the same matrix for LAPACK, without a copy.
+            G = kernels.sparse_gram(X, n_threads=n_threads).T
             G[np.diag_indices(n)] += self.dtype_.type(self.l2)
-            potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (G,))
+            potrf, potrs = lapack.get_lapack_funcs(("potrf", "potrs"), (G,))
             c, info = potrf(G, lower=False, overwrite_a=True, clean=False)
             if info != 0:
                 raise np.linalg.LinAlgError(f"EASE: Cholesky factorisation failed (info={info}); increase l2")
-            P, info = potri(c, lower=False, overwrite_c=True)
+            # P = (LLᵀ)⁻¹ by solving against the identity: triangular solves are level-3 BLAS and
+            # ran 10x faster here than LAPACK's potri (0.77 s vs 7.6 s at 3,497 items), and give the
+            # full symmetric inverse directly.
+            eye = np.zeros((n, n), dtype=self.dtype_, order="F")
+            eye[np.diag_indices(n)] = 1
+            P, info = potrs(c, eye, lower=False, overwrite_b=True)
+            del c, G
             if info != 0:
-                raise np.linalg.LinAlgError(f"EASE: inverting the Cholesky factor failed (info={info})")
-            # potri fills the upper triangle only: mirror it block by block (no n² index arrays).
-            for start in range(0, n, 1024):
-                stop = min(n, start + 1024)
-                P[start:stop, :start] = P[:start, start:stop].T
-                blk = P[start:stop, start:stop]
-                P[start:stop, start:stop] = np.triu(blk) + np.triu(blk, 1).T
+                raise np.linalg.LinAlgError(f"EASE: solving with the Cholesky factor failed (info={info})")
             d = np.diag(P).copy()
             P /= -d[np.newaxis, :]  # B = −P / diag(P), column j divided by P_jj
             P[np.diag_indices(n)] = 0

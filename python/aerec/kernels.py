@@ -40,6 +40,7 @@ __all__ = [
     "adam_step",
     "rprop_step",
     "topk",
+    "sparse_gram",
 ]
 
 #: Activation names → codes shared with the C++ (elementwise.h), with each one's default alpha.
@@ -299,3 +300,12 @@ def topk(scores, k, *, exclude=None, candidates=None, n_threads=None):
             raise ValueError(f"candidates must be item ids in [0, {scores.shape[1]})")
         candidates = cand
     return _mod().topk(scores, k, ex_ptr, ex_idx, candidates, effective_n_threads(n_threads))
+
+
+# ---- family 7: sparse Gram -------------------------------------------------------------------------
+
+
+def sparse_gram(X, *, n_threads=None):
+    """``G = XᵀX`` (n_items, n_items), dense, in X's dtype, from the nonzeros only (Σ_u n_u² work)."""
+    indptr, indices, data, _, n_items = check_csr(X)
+    return _mod().sparse_gram(indptr, indices, data, n_items, effective_n_threads(n_threads))
