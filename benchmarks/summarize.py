@@ -35,6 +35,14 @@ def summarize(path):
                 variant += f" ({b['params']['isa']})"
             ratio = f"{ref_median / med:.1f}×" if ref_median and "aerec" in b["name"] else "1.0× (reference)"
             lines.append(f"| {group} | {variant} | {med * 1e3:.2f} | {ratio} |")
+    extra = [b for b in data["benchmarks"] if {"gflops", "users_per_second"} & set(b.get("extra_info", {}))]
+    if extra:
+        lines += ["", "| benchmark | median (s) | derived |", "|---|---|---|"]
+        for b in extra:
+            info = b["extra_info"]
+            derived = ", ".join(f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}"
+                                for k, v in info.items() if k != "sgemm_gflops")
+            lines.append(f"| {b['name']} | {b['stats']['median']:.3f} | {derived} |")
     return "\n".join(lines)
 
 
