@@ -17,7 +17,6 @@ from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import datasets, kernels, metrics, model_selection
 from ._config import config, show_config
-from .autorec import AutoRec
 from .ease import EASE, Popularity
 from .persistence import load
 from .vae import MultDAE, MultVAE
@@ -27,4 +26,4 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from an unusual layout
     __version__ = "0.0.0"
 
-__all__ = ["AutoRec", "MultVAE", "MultDAE", "EASE", "Popularity", "load", "kernels", "datasets", "metrics", "model_selection", "show_config", "config", "__version__"]
+__all__ = ["MultVAE", "MultDAE", "EASE", "Popularity", "load", "kernels", "datasets", "metrics", "model_selection", "show_config", "config", "__version__"]
