@@ -19,25 +19,93 @@ class UserError(Exception):
     """A mistake in what the user typed: printed without a traceback, exit code 2."""
 
 
-def _load_data(spec, seed):
+def read_records(path):
+    """(users, items, ratings or None) from a delimited text file (plain/.gz/.xz/.bz2).
+
+    The delimiter is detected from the first line ('::', tab, comma, else whitespace); a first line
+    whose third field is not a number is a header. Ids may be integers or strings."""
+    import bz2
+    import gzip
+    import lzma
+
+    opener = open
+    for suffix, fn in ((".gz", gzip.open), (".xz", lzma.open), (".bz2", bz2.open)):
+        if str(path).endswith(suffix):
+            opener = fn
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            lines = [line.rstrip("\n\r") for line in fh if line.strip()]
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not a UTF-8 text file of user/item records") from exc
+    if not lines:
+        raise UserError(f"{path} holds no records")
+    first = lines[0]
+    sep = "::" if "::" in first else "\t" if "\t" in first else "," if "," in first else None
+    rows = [line.split(sep) if sep else line.split() for line in lines]
+
+    def numeric(x):
+        try:
+            float(x)
+            return True
+        except ValueError:
+            return False
+
+    if len(rows[0]) >= 3 and not numeric(rows[0][2]) or len(rows[0]) == 2 and not (numeric(rows[0][0]) or rows[1:]):
+        rows = rows[1:]
+    widths = {len(r) for r in rows}
+    if min(widths) < 2:
+        raise UserError(f"{path}: every line needs at least a user and an item field")
+    users = np.array([r[0].strip() for r in rows])
+    items = np.array([r[1].strip() for r in rows])
+    ratings = None
+    if min(widths) >= 3:
+        try:
+            ratings = np.array([float(r[2]) for r in rows])
+        except ValueError as exc:
+            raise UserError(f"{path}: the third field must be a numeric rating ({exc})") from exc
+    # integer ids stay integers (sorted numerically); anything else stays a string id
+    users = users.astype(np.int64) if all(v.lstrip("-").isdigit() for v in users) else users
+    items = items.astype(np.int64) if all(v.lstrip("-").isdigit() for v in items) else items
+    return users, items, ratings
+
+
+def _load_records(spec, seed, explicit=False):
+    """(users, items, ratings or None, description) from 'synthetic:<shape>' or a file."""
     from .datasets._synthetic import SHAPES, make_synthetic
 
     if spec.startswith("synthetic:"):
         name = spec.split(":", 1)[1]
         if name not in SHAPES:
             raise UserError(f"unknown synthetic shape {name!r}; choose from {', '.join(SHAPES)}")
-        return make_synthetic(name, random_state=seed), f"synthetic '{name}' (seed {seed})"
-    from .datasets import read_rating_triples, triples_to_csr
+        X = make_synthetic(name, random_state=seed, explicit=explicit).tocoo()
+        ratings = X.data.astype(float) if explicit else None
+        return X.row.astype(np.int64), X.col.astype(np.int64), ratings, f"synthetic '{name}' (seed {seed})"
+    if spec.startswith("movielens:"):
+        raise UserError("movielens:<name> needs a download, which this build cannot do yet; "
+                        "pass the ratings file (e.g. ml-1m/ratings.dat) instead")
+    users, items, ratings = read_records(spec)
+    return users, items, ratings, spec
 
-    try:
-        users, items, ratings = read_rating_triples(spec)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read {spec}: {exc}") from exc
-    keep = ratings > 3.5  # implicit feedback as in the Mult-VAE protocol: ratings of 4 and 5
-    _, u = np.unique(users[keep], return_inverse=True)
-    _, i = np.unique(items[keep], return_inverse=True)
-    X = triples_to_csr(u, i, np.ones(u.size, dtype=np.float32), duplicates="last")
-    return X, f"{spec} (ratings > 3.5 as interactions)"
+
+def _implicit_matrix(users, items, ratings, threshold):
+    """Interactions as a CSR with an IdMapper: ratings > threshold (when there are ratings)."""
+    from .data import IdMapper
+
+    keep = np.ones(users.size, dtype=bool) if ratings is None else ratings > threshold
+    if not keep.any():
+        raise UserError(f"no rating is above the threshold {threshold}")
+    mapper = IdMapper(duplicates="last")
+    X = mapper.fit_transform((users[keep], items[keep]))
+    return X, mapper
+
+
+def _load_data(spec, seed, threshold=3.5):
+    users, items, ratings, what = _load_records(spec, seed)
+    X, _ = _implicit_matrix(users, items, ratings, threshold)
+    note = "" if spec.startswith("synthetic:") else f" (ratings > {threshold} as interactions)"
+    return X, what + note
 
 
 def _models(quick):
@@ -88,6 +156,161 @@ def cmd_demo(args):
     return 0
 
 
+def _parse_params(pairs):
+    import ast
+
+    params = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise UserError(f"parameters are key=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            params[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            params[key] = value
+    return params
+
+
+def _estimator(name, params):
+    from . import estimators
+
+    classes = {cls.__name__.lower(): cls for cls in estimators.ALL_ESTIMATORS}
+    cls = classes.get(name.lower())
+    if cls is None:
+        raise UserError(f"unknown model {name!r}; choose from {', '.join(c.__name__ for c in estimators.ALL_ESTIMATORS)}")
+    valid = cls().get_params()
+    unknown = set(params) - set(valid)
+    if unknown:
+        raise UserError(f"{cls.__name__} has no parameter(s) {', '.join(sorted(unknown))}; "
+                        f"valid: {', '.join(sorted(valid))}")
+    return cls(**params)
+
+
+def cmd_fit(args):
+    from .data import IdMapper
+
+    model = _estimator(args.model, _parse_params(args.param))
+    explicit = not model._implicit
+    users, items, ratings, what = _load_records(args.data, args.seed, explicit=explicit)
+    if explicit:
+        if ratings is None:
+            raise UserError(f"{type(model).__name__} learns from ratings: the data needs a rating column")
+        mapper = IdMapper(rating_col="r", duplicates="last")
+        X = mapper.fit_transform({"user": users, "item": items, "r": ratings})
+    else:
+        X, mapper = _implicit_matrix(users, items, ratings, args.threshold)
+    if args.verbose:
+        model.set_params(verbose=True) if "verbose" in model.get_params() else None
+    t = time.perf_counter()
+    try:
+        model.fit(X)
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"fit failed: {exc}") from exc
+    from .persistence import save
+
+    save(model, args.out, extra={"user_ids": mapper.user_ids_, "item_ids": mapper.item_ids_})
+    print(f"fitted {type(model).__name__} on {what}: {X.shape[0]:,} users × {X.shape[1]:,} items, "
+          f"{X.nnz:,} entries in {time.perf_counter() - t:.1f} s → {args.out}")
+    return 0
+
+
+def cmd_recommend(args):
+    import json
+    import warnings
+
+    from .data import IdMapper
+    from .persistence import ModelFileError, load
+
+    try:
+        model, extra = load(args.model, return_extra=True)
+    except (OSError, ModelFileError) as exc:
+        raise UserError(str(exc)) from exc
+    if "item_ids" not in extra:
+        raise UserError(f"{args.model} holds no id maps (save it with 'aerec fit')")
+    mapper = IdMapper(unknown="ignore", duplicates="last", rating_col=None if model._implicit else "r")
+    item_ids = extra["item_ids"]
+    mapper.item_ids_, mapper.user_ids_ = item_ids, extra.get("user_ids", np.array([]))
+    users, items, ratings = read_records(args.history)
+    if item_ids.dtype.kind in "iu":
+        try:
+            items = items.astype(item_ids.dtype)
+        except ValueError:
+            pass
+    else:
+        items = items.astype(str)
+    data = {"user": users, "item": items}
+    if not model._implicit:
+        if ratings is None:
+            raise UserError("this model predicts from ratings: the history needs a rating column")
+        data["r"] = ratings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        X, user_ids = mapper.transform(data)
+    for w in caught:
+        print(f"aerec: warning: {w.message}", file=sys.stderr)
+    try:
+        idx, scores = model.recommend(X, k=args.k, exclude_seen=not args.include_seen)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    names = mapper.item_ids(idx)
+    out = open(args.out, "w") if args.out else sys.stdout
+    try:
+        if args.format == "json":
+            payload = {str(u): [{"item": (n.item() if hasattr(n, "item") else n), "score": float(s)}
+                                for n, s in zip(names[r], scores[r]) if n is not None]
+                       for r, u in enumerate(user_ids)}
+            json.dump(payload, out, indent=1)
+            out.write("\n")
+        else:
+            out.write("user,rank,item,score\n")
+            for r, u in enumerate(user_ids):
+                for rank, (n, s) in enumerate(zip(names[r], scores[r]), start=1):
+                    if n is not None:
+                        out.write(f"{u},{rank},{n},{float(s):.6g}\n")
+    finally:
+        if args.out:
+            out.close()
+    return 0
+
+
+def cmd_evaluate(args):
+    from .metrics import evaluate_rankings
+    from .model_selection import strong_generalization_split
+
+    if args.protocol != "i1":
+        raise UserError("only --protocol i1 (strong generalisation, PROTOCOLS.md) is available from the command line")
+    users, items, ratings, what = _load_records(args.data, args.seed)
+    split = strong_generalization_split(users, items, ratings, n_heldout_users=args.heldout)
+    print(f"data: {what}; I1 split: {split.train.shape[0]:,} training users, {args.heldout} validation and "
+          f"{args.heldout} test users, {split.train.shape[1]:,} items")
+    rows, curves = [], {}
+    for name in args.models.split(","):
+        params = {"n_epochs": args.epochs} if name.lower() in ("multvae", "multdae") else {}
+        model = _estimator(name.strip(), params)
+        t = time.perf_counter()
+        if "n_epochs" in params:
+            model.fit(split.train, X_val=split.val_fold_in, y_val=split.val_target)
+        else:
+            model.fit(split.train)
+        fit_s = time.perf_counter() - t
+        idx, _ = model.recommend(split.test_fold_in, k=100)
+        m = evaluate_rankings(idx, split.test_target, ks=(10, 20, 50, 100))
+        rows.append((type(model).__name__, m, fit_s))
+        curves[type(model).__name__] = m
+    header = f"{'model':<11} {'NDCG@100':>14} {'Recall@20':>14} {'Recall@50':>14} {'fit (s)':>8}"
+    print(header + "\n" + "-" * len(header))
+    for name, m, fit_s in rows:
+        cells = [f"{m[k]:.4f}±{m[k + '_se']:.4f}" for k in ("ndcg@100", "truncated_recall@20", "truncated_recall@50")]
+        print(f"{name:<11} {cells[0]:>14} {cells[1]:>14} {cells[2]:>14} {fit_s:>8.1f}")
+    print("(test users; Recall@k as in the Mult-VAE reference: hits / min(k, #targets); ± standard error)")
+    if args.plot:
+        from .plot import plot_metric_at_k
+
+        plot_metric_at_k(curves, metric="ndcg", path=args.plot)
+        print(f"plot written to {args.plot}")
+    return 0
+
+
 def cmd_info(args):
     from . import show_config
 
@@ -106,13 +329,37 @@ def build_parser():
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--full", action="store_true", help="the papers' 200 epochs instead of 20")
     sub.add_parser("info", help="print how aerec was built (OpenMP, CPU variant, CUDA, BLAS)")
+    fit = sub.add_parser("fit", help="fit a model on a ratings file or synthetic data and save it")
+    fit.add_argument("data", help="user/item[/rating] file, or synthetic:<shape>")
+    fit.add_argument("--model", default="MultVAE", help="MultVAE, MultDAE, EASE, AutoRec, DeepAutoencoder, Popularity")
+    fit.add_argument("--param", action="append", metavar="KEY=VALUE", help="an estimator parameter (repeatable)")
+    fit.add_argument("--out", required=True, help="model file to write (.npz)")
+    fit.add_argument("--threshold", type=float, default=3.5, help="implicit models: ratings above it are interactions")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--verbose", action="store_true")
+    rec = sub.add_parser("recommend", help="top-k items, in your ids, for the users in a history file")
+    rec.add_argument("model", help="a model file written by 'aerec fit'")
+    rec.add_argument("history", help="user/item[/rating] records of the users to recommend for")
+    rec.add_argument("--k", type=int, default=10)
+    rec.add_argument("--format", choices=("csv", "json"), default="csv")
+    rec.add_argument("--out", help="write here instead of standard output")
+    rec.add_argument("--include-seen", action="store_true", help="do not exclude the users' own items")
+    ev = sub.add_parser("evaluate", help="run a protocol of PROTOCOLS.md on a ratings file, print a results table")
+    ev.add_argument("data", help="user/item/rating file (e.g. ml-1m ratings), or synthetic:<shape>")
+    ev.add_argument("--protocol", default="i1")
+    ev.add_argument("--models", default="Popularity,EASE,MultDAE,MultVAE")
+    ev.add_argument("--heldout", type=int, default=600, help="validation and test users each (I1)")
+    ev.add_argument("--epochs", type=int, default=200)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--plot", help="write an NDCG@k curve per model to this PNG (needs matplotlib)")
     return p
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    command = {"info": cmd_info, "demo": cmd_demo, None: cmd_demo}[args.command]
+    command = {"info": cmd_info, "demo": cmd_demo, "fit": cmd_fit, "recommend": cmd_recommend,
+               "evaluate": cmd_evaluate, None: cmd_demo}[args.command]
     try:
         return command(args)
     except UserError as exc:

@@ -49,12 +49,25 @@ def _jsonable(value):
     raise TypeError(f"cannot store {type(value).__name__} {value!r} in a model file")
 
 
-def save(estimator, path):
-    """Write a fitted estimator to ``path`` (``.npz`` is appended by NumPy if missing)."""
+_EXTRA = "extra:"
+
+
+def save(estimator, path, *, extra=None):
+    """Write a fitted estimator to ``path``.
+
+    extra : dict of name → array, optional
+        Arrays stored beside the model (e.g. the id maps of ``aerec.data.IdMapper``: numeric or
+        fixed-width string arrays, never objects); ``load(path, return_extra=True)`` returns them.
+    """
     from . import __version__
 
     state = estimator._get_fitted_state()  # {'arrays': {...}, 'scalars': {...}}
     arrays = {name: np.ascontiguousarray(a) for name, a in state["arrays"].items()}
+    for name, a in (extra or {}).items():
+        a = np.asarray(a)
+        if a.dtype == object:
+            a = a.astype(str)  # ids as fixed-width strings: loadable without pickle
+        arrays[_EXTRA + name] = np.ascontiguousarray(a)
     for name, a in arrays.items():
         if a.dtype == object:
             raise TypeError(f"fitted array {name!r} has dtype object and cannot be stored safely")
@@ -75,8 +88,10 @@ def save(estimator, path):
     os.replace(tmp, path)
 
 
-def load(path):
-    """Load a model written by ``save``/``estimator.save``; never executes code from the file."""
+def load(path, *, return_extra=False):
+    """Load a model written by ``save``/``estimator.save``; never executes code from the file.
+
+    With ``return_extra=True`` returns ``(estimator, extra_arrays)``."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
@@ -123,8 +138,9 @@ def load(path):
             raise ModelFileError(f"{path}: array {key!r} is {a.dtype.str}{a.shape}, header says "
                                  f"{meta['dtype']}{tuple(meta['shape'])}")
         arrays[key] = a
+    extra = {k[len(_EXTRA):]: arrays.pop(k) for k in list(arrays) if k.startswith(_EXTRA)}
     try:
         estimator._set_fitted_state(arrays, header.get("scalars", {}))
     except (KeyError, ValueError, TypeError) as exc:
         raise ModelFileError(f"{path}: not a consistent {name} model ({exc})") from exc
-    return estimator
+    return (estimator, extra) if return_extra else estimator
