@@ -20,8 +20,9 @@ __all__ = ["IdMapper"]
 _DUPLICATES = ("error", "last", "first", "sum", "mean")
 
 
-def _columns(data, user_col, item_col, rating_col):
-    """(users, items, ratings or None) as 1-D arrays from a DataFrame/dict of columns or a tuple."""
+def _columns(data, user_col, item_col, rating_col, require_ratings=True):
+    """(users, items, ratings or None) as 1-D arrays from a DataFrame/dict of columns or a tuple.
+    With require_ratings=False a missing rating column means "every record is an interaction (1)"."""
     if isinstance(data, tuple):
         if len(data) not in (2, 3):
             raise ValueError("pass (users, items) or (users, items, ratings)")
@@ -29,7 +30,7 @@ def _columns(data, user_col, item_col, rating_col):
     else:
         try:
             cols = [np.asarray(data[user_col]), np.asarray(data[item_col])]
-            if rating_col is not None:
+            if rating_col is not None and (require_ratings or rating_col in data):
                 cols.append(np.asarray(data[rating_col]))
         except (KeyError, IndexError, TypeError) as exc:
             raise ValueError(f"data must be a DataFrame or mapping with columns {user_col!r} and {item_col!r}"
@@ -158,10 +159,11 @@ class IdMapper:
         """Histories of any users (known or new) as rows on the fitted item columns.
 
         Returns ``(X, user_ids)``: one row per distinct user in ``data`` (sorted ids), to pass to
-        ``recommend``/``predict`` of a user-based model.
+        ``recommend``/``predict`` of a user-based model. Records without a rating column count as
+        interactions of value 1.
         """
         self._check_fitted()
-        users, items, ratings = _columns(data, self.user_col, self.item_col, self.rating_col)
+        users, items, ratings = _columns(data, self.user_col, self.item_col, self.rating_col, require_ratings=False)
         cols, known = self._item_columns(items)
         user_ids, rows = np.unique(users, return_inverse=True)
         vals = np.ones(users.size) if ratings is None else ratings
