@@ -134,7 +134,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         if self._variational:
             d = int(self.n_components)
             out = pre[-1]
-            return np.ascontiguousarray(out[:, :d]), np.ascontiguousarray(out[:, d:])
+            return be.xp.ascontiguousarray(out[:, :d]), be.xp.ascontiguousarray(out[:, d:])
         return h
 
     def _decode_hidden(self, be, z, coefs, intercepts, cache=None):
@@ -165,12 +165,13 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         W_grads = [p.grad for p in params[0::2]]
         b_grads = [p.grad for p in params[1::2]]
         n, n_enc, act = X.shape[0], self._n_enc(), self.activation
+        xp = be.xp  # every array operation goes through the backend's namespace (NumPy here)
         cache = {}
         enc = self._encode(be, X, coefs, intercepts, train=True, seed=seed, step=step, cache=cache)
         kl = 0.0
         if self._variational:
             mu, logvar = enc
-            std = np.exp(0.5 * logvar)
+            std = xp.exp(0.5 * logvar)
             eps = be.random_normal(mu.shape, seed=seed + 1, step=step, dtype=self.dtype_)
             z = mu + eps * std
         else:
@@ -179,7 +180,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         G = H @ coefs[-1]  # logits without the bias: the fused kernel adds it
         nll = be.multinomial_loss_grad(G, X, intercepts[-1], scale=1.0 / n)  # G becomes dL/dlogits
         # output layer
-        np.matmul(H.T, G, out=W_grads[-1])
+        xp.matmul(H.T, G, out=W_grads[-1])
         b_grads[-1][...] = G.sum(axis=0)
         dh = G @ coefs[-1].T
         del G
@@ -188,7 +189,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         for j in range(n_dec_hidden - 1, -1, -1):
             li = n_enc + j
             dp = be.activation_backward(act, cache["dec_pre"][j], cache["dec_post"][j], dh)
-            np.matmul(cache["dec_in"][j].T, dp, out=W_grads[li])
+            xp.matmul(cache["dec_in"][j].T, dp, out=W_grads[li])
             b_grads[li][...] = dp.sum(axis=0)
             dh = dp @ coefs[li].T
         # bottleneck
@@ -196,7 +197,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
             kl, dmu, dlogvar = be.gaussian_kl(mu, logvar, scale=beta / n)
             dmu += dh
             dlogvar += dh * eps * (0.5 * std)
-            d_out = np.concatenate([dmu, dlogvar], axis=1)
+            d_out = xp.concatenate([dmu, dlogvar], axis=1)
         else:
             d_out = dh
         # encoder layers, last to first
@@ -214,10 +215,10 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
                 b_grads[0][...] = db
             else:
                 h_in = posts[i - 1]
-                np.matmul(h_in.T, d_pre, out=W_grads[i])
+                xp.matmul(h_in.T, d_pre, out=W_grads[i])
                 b_grads[i][...] = d_pre.sum(axis=0)
                 d_out = d_pre @ coefs[i].T
-        reg = self.l2 * sum(float(np.sum(W * W)) for W in coefs) if self.l2 else 0.0
+        reg = self.l2 * sum(float(xp.sum(W * W)) for W in coefs) if self.l2 else 0.0
         return nll + kl + reg  # each term already per batch (nll, kl scaled by 1/n)
 
     # ---- fit ------------------------------------------------------------------------------------
