@@ -41,6 +41,9 @@ __all__ = [
     "load_monti",
     "load_gowalla",
     "RatingSplit",
+    "fetch_movielens",
+    "ChecksumError",
+    "make_synthetic",
 ]
 
 #: ML-100K's stated shape (``u.info``: 943 users, 1682 items).
@@ -436,4 +439,5 @@ def load_gowalla(path, shape=None, dtype=np.float32) -> RatingSplit:
     return RatingSplit(*out)
 
 
+from ._fetch import ChecksumError, fetch_movielens  # noqa: E402
 from ._synthetic import SHAPES as SYNTHETIC_SHAPES, make_synthetic  # noqa: E402
