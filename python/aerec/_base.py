@@ -39,11 +39,12 @@ def check_dense_size(shape, dtype, what, alternative):
     return n_bytes
 
 
-def to_csr(X, dtype, *, what="X", implicit=True):
+def to_csr(X, dtype, *, what="X", implicit=True, binarize=True):
     """Any scipy.sparse matrix or dense array → canonical CSR of ``dtype``.
 
-    Explicit (rating) models keep the values; implicit models treat every positive value as one
-    interaction (values are binarised) and reject negative values. Zeros are never interactions.
+    Explicit (rating) models keep the values; implicit models reject negative values and treat
+    every positive value as one interaction (binarised), or as a weight with ``binarize=False``.
+    Zeros are never interactions.
     COO-style duplicate entries are summed first, as scipy does when converting.
     """
     if sp.issparse(X):
@@ -58,7 +59,8 @@ def to_csr(X, dtype, *, what="X", implicit=True):
         if X.nnz and X.data.min() < 0:
             raise ValueError(f"Negative values in data passed to {what}: implicit-feedback models take "
                              "interaction counts or weights >= 0 (positive = interaction)")
-        X.data[:] = 1
+        if binarize:
+            X.data[:] = 1
     X.eliminate_zeros()
     if X.indptr.dtype != X.indices.dtype:
         X.indptr = X.indptr.astype(X.indices.dtype)
@@ -143,7 +145,7 @@ class RecommenderBase(BaseEstimator):
         dtype = self._dtype() if reset else self.dtype_
         X = validate_data(self, X, accept_sparse=True, dtype=[np.float32, np.float64], reset=reset,
                           ensure_min_samples=1)
-        return to_csr(X, dtype, implicit=self._implicit)
+        return to_csr(X, dtype, implicit=self._implicit, binarize=getattr(self, "binarize", True))
 
     def _resolve_common(self):
         """random_state, threads and device resolved into locals at fit time."""

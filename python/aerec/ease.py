@@ -45,6 +45,9 @@ class EASE(RecommenderBase):
     ----------
     l2 : float
         λ, the L2 penalty on B (500 in the paper's ML-20M/Netflix runs).
+    binarize : bool
+        True (the paper): every positive entry of X is one interaction. False: the values are
+        non-negative weights, e.g. from a weighting step (TF-IDF, BM25) in a ``Pipeline``.
     positive : bool
         Clip B at zero (a non-negative item–item matrix, as some libraries default to). Off by
         default, as in the paper.
@@ -72,9 +75,10 @@ class EASE(RecommenderBase):
     (2, 3)
     """
 
-    def __init__(self, l2=500.0, *, positive=False, dtype="float32", max_memory=None, n_threads=None, device="auto",
-                 verbose=False):
+    def __init__(self, l2=500.0, *, binarize=True, positive=False, dtype="float32", max_memory=None, n_threads=None,
+                 device="auto", verbose=False):
         self.l2 = l2
+        self.binarize = binarize
         self.positive = positive
         self.dtype = dtype
         self.max_memory = max_memory
