@@ -98,14 +98,14 @@ class InterruptGuard:
 class Progress:
     """A tqdm progress bar when verbose (or a plain line per epoch without tqdm)."""
 
-    def __init__(self, total, verbose, desc):
+    def __init__(self, total, verbose, desc, unit="epoch"):
         self.bar = None
         self.verbose = bool(verbose)
         if self.verbose:
             try:
                 from tqdm.auto import tqdm
 
-                self.bar = tqdm(total=total, desc=desc, unit="epoch", file=sys.stderr, leave=True)
+                self.bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=True)
             except ImportError:  # pragma: no cover - tqdm is a dependency
                 self.bar = None
 
@@ -122,6 +122,15 @@ class Progress:
     def close(self):
         if self.bar is not None:
             self.bar.close()
+
+
+def progress_iter(iterable, total, verbose, desc, unit):
+    """``iterable`` wrapped in a tqdm bar when verbose, unchanged otherwise."""
+    if not verbose:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
 
 
 class RecommenderBase(BaseEstimator):
@@ -218,8 +227,11 @@ class RecommenderBase(BaseEstimator):
                 raise ValueError(f"items must be indices in [0, {self.n_features_in_})")
         idx = np.empty((X.shape[0], k), dtype=np.int64)
         val = np.empty((X.shape[0], k), dtype=self.dtype_)
+        step = int(batch_size or self._batch_rows)
+        batches = progress_iter(self._batches(X.shape[0], batch_size), -(-X.shape[0] // step),
+                                getattr(self, "verbose", False), f"{type(self).__name__}.recommend", "batch")
         with blas_threads(self.n_threads_):
-            for s in self._batches(X.shape[0], batch_size):
+            for s in batches:
                 Xb = X[s]
                 scores = np.ascontiguousarray(self._score_batch(Xb), dtype=self.dtype_)
                 idx[s], val[s] = kernels.topk(scores, k, exclude=Xb if exclude_seen else None, candidates=items,
