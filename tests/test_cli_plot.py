@@ -69,3 +69,11 @@ def test_plots_headless(tmp_path):
     plot_metric_at_k(res, path=tmp_path / "k.png")
     for name in ("curve.png", "k.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_and_info(capsys):
+    assert main(["bench"]) == 0
+    out = capsys.readouterr().out
+    assert "multinomial" in out and "speed-up" in out
+    assert main(["info"]) == 0
+    assert "CPU kernels" in capsys.readouterr().out

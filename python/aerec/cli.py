@@ -311,6 +311,56 @@ def cmd_evaluate(args):
     return 0
 
 
+def cmd_bench(args):
+    """A quick side-by-side: each kernel family against the NumPy/SciPy code a user would write,
+    timed in this process (best of a few repeats; the full suite is benchmarks/)."""
+    import scipy.sparse as sp
+
+    from . import kernels
+    from .datasets import make_synthetic
+
+    n_rows, n_items, h = (500, 20108, 600) if args.size == "ml-20m" else (500, 4000, 200)
+    X = make_synthetic((n_rows, n_items, n_rows * 73), random_state=0)
+    rng = np.random.default_rng(0)
+    W = (0.01 * rng.standard_normal((n_items, h))).astype(np.float32)
+    dZ = rng.standard_normal((n_rows, h)).astype(np.float32)
+    S = rng.standard_normal((n_rows, n_items)).astype(np.float32)
+    XT = X.T.tocsr()
+
+    def best(fn, repeats=5):
+        fn()
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    def np_multinomial():
+        s = S - S.max(axis=1, keepdims=True)
+        logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+        return np.exp(logp) * np.asarray(X.sum(axis=1)).reshape(-1, 1) - X.toarray()
+
+    def np_topk():
+        s = S.copy()
+        s[np.repeat(np.arange(n_rows), np.diff(X.indptr)), X.indices] = -np.inf
+        part = np.argpartition(-s, 99, axis=1)[:, :100]
+        return np.take_along_axis(part, np.argsort(-np.take_along_axis(s, part, 1), 1), 1)
+
+    cases = [
+        ("sparse encoder fwd+bwd", lambda: (kernels.sparse_encoder_forward(X, W), kernels.sparse_encoder_backward(X, dZ)),
+         lambda: (X @ W, XT @ dZ)),
+        ("multinomial loss+grad", lambda: kernels.multinomial_loss_grad(S.copy(), X), np_multinomial),
+        ("top-100, seen excluded", lambda: kernels.topk(S, 100, exclude=X), np_topk),
+    ]
+    print(f"batch {n_rows} × {n_items:,} items (~73 per row), hidden {h}; float32; best of 5 (ms)")
+    print(f"{'kernel':<24} {'aerec':>9} {'NumPy/SciPy':>12} {'speed-up':>9}")
+    for name, ours, theirs in cases:
+        a, b = best(ours), best(theirs)
+        print(f"{name:<24} {a * 1e3:>9.2f} {b * 1e3:>12.2f} {b / a:>8.1f}×")
+    return 0
+
+
 def cmd_info(args):
     from . import show_config
 
@@ -344,6 +394,8 @@ def build_parser():
     rec.add_argument("--format", choices=("csv", "json"), default="csv")
     rec.add_argument("--out", help="write here instead of standard output")
     rec.add_argument("--include-seen", action="store_true", help="do not exclude the users' own items")
+    bench = sub.add_parser("bench", help="a quick side-by-side speed check of the kernels against NumPy/SciPy")
+    bench.add_argument("--size", choices=("small", "ml-20m"), default="small")
     ev = sub.add_parser("evaluate", help="run a protocol of PROTOCOLS.md on a ratings file, print a results table")
     ev.add_argument("data", help="user/item/rating file (e.g. ml-1m ratings), or synthetic:<shape>")
     ev.add_argument("--protocol", default="i1")
@@ -359,7 +411,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     command = {"info": cmd_info, "demo": cmd_demo, "fit": cmd_fit, "recommend": cmd_recommend,
-               "evaluate": cmd_evaluate, None: cmd_demo}[args.command]
+               "evaluate": cmd_evaluate, "bench": cmd_bench, None: cmd_demo}[args.command]
     try:
         return command(args)
     except UserError as exc:
