@@ -400,6 +400,36 @@ void adam_step_py(py::array param, py::array grad, py::array m, py::array v, int
     });
 }
 
+void adam_step_rows_py(py::array param, py::array rows, py::array grad_rows, py::array m, py::array v, int64_t t_step,
+                       double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled,
+                       int n_threads) {
+    check_threads(n_threads);
+    if (t_step < 1) fail_value("t (the step count) must be >= 1");
+    with_float_type(param, "param", [&](auto t) {
+        using T = decltype(t);
+        if (param.ndim() != 2) fail_value("param: expected a 2-D (n_rows, n_cols) array, got shape " + shape_str(param));
+        const int64_t n_rows = param.shape(0), n_cols = param.shape(1);
+        T* p = out_ptr<T>(param, "param", {n_rows, n_cols});
+        T* mp = out_ptr<T>(m, "m", {n_rows, n_cols});
+        T* vp = out_ptr<T>(v, "v", {n_rows, n_cols});
+        if (rows.ndim() != 1) fail_value("rows: expected a 1-D array of row indices");
+        const int64_t n_present = rows.shape(0);
+        const int64_t* r = in_ptr<int64_t>(rows, "rows", {n_present});
+        const T* g = in_ptr<T>(grad_rows, "grad_rows", {n_present, n_cols});
+        std::vector<int64_t> slot(static_cast<size_t>(n_rows), -1);
+        for (int64_t k = 0; k < n_present; ++k) {
+            if (r[k] < 0 || r[k] >= n_rows)
+                fail_value("rows: index " + std::to_string(r[k]) + " is out of range [0, " + std::to_string(n_rows) + ")");
+            if (slot[r[k]] >= 0) fail_value("rows: index " + std::to_string(r[k]) + " appears twice");
+            slot[r[k]] = k;
+        }
+        nogil([&] {
+            adam_step_rows<T>(p, n_rows, n_cols, slot.data(), g, mp, vp, t_step, lr, beta1, beta2, eps, weight_decay,
+                              decoupled, n_threads);
+        });
+    });
+}
+
 void rprop_step_py(py::array param, py::array grad, py::array prev_grad, py::array step_size, double eta_minus,
                    double eta_plus, double step_min, double step_max, int n_threads) {
     check_threads(n_threads);
@@ -549,6 +579,9 @@ PYBIND11_MODULE(AEREC_MODULE_NAME, m) {
           arg("nesterov"), arg("weight_decay"), arg("n_threads"));
     m.def("adam_step", &adam_step_py, arg("param"), arg("grad"), arg("m"), arg("v"), arg("t"), arg("lr"),
           arg("beta1"), arg("beta2"), arg("eps"), arg("weight_decay"), arg("decoupled"), arg("n_threads"));
+    m.def("adam_step_rows", &adam_step_rows_py, arg("param"), arg("rows"), arg("grad_rows"), arg("m"), arg("v"),
+          arg("t"), arg("lr"), arg("beta1"), arg("beta2"), arg("eps"), arg("weight_decay"), arg("decoupled"),
+          arg("n_threads"));
     m.def("rprop_step", &rprop_step_py, arg("param"), arg("grad"), arg("prev_grad"), arg("step_size"),
           arg("eta_minus"), arg("eta_plus"), arg("step_min"), arg("step_max"), arg("n_threads"));
     m.def("sparse_gram", &sparse_gram_py, arg("indptr"), arg("indices"), arg("data"), arg("n_cols"), arg("n_threads"));

@@ -28,24 +28,54 @@ void sgd_step(T* param, const T* grad, T* velocity, int64_t n, double lr, double
     });
 }
 
+namespace {
+
+// One Adam update of n elements; g == nullptr means a zero gradient.
 template <class T>
-void adam_step(T* param, const T* grad, T* m, T* v, int64_t n, int64_t t, double lr, double beta1, double beta2,
-               double eps, double weight_decay, bool decoupled, int n_threads) {
-    const T b1 = T(beta1), b2 = T(beta2), one_b1 = T(1.0 - beta1), one_b2 = T(1.0 - beta2);
-    const T step = T(lr / (1.0 - std::pow(beta1, static_cast<double>(t))));
-    const T inv_sqrt_bc2 = T(1.0 / std::sqrt(1.0 - std::pow(beta2, static_cast<double>(t))));
-    const T eps_ = T(eps), l2 = decoupled ? T(0) : T(weight_decay);
-    const T shrink = decoupled ? T(1.0 - lr * weight_decay) : T(1);
-    parallel_chunks(n, kChunk, n_threads, [&](int64_t begin, int64_t end) {
+struct AdamUpdate {
+    T b1, b2, one_b1, one_b2, step, inv_sqrt_bc2, eps, l2, shrink;
+
+    AdamUpdate(int64_t t, double lr, double beta1, double beta2, double eps_, double weight_decay, bool decoupled)
+        : b1(T(beta1)), b2(T(beta2)), one_b1(T(1.0 - beta1)), one_b2(T(1.0 - beta2)),
+          step(T(lr / (1.0 - std::pow(beta1, static_cast<double>(t))))),
+          inv_sqrt_bc2(T(1.0 / std::sqrt(1.0 - std::pow(beta2, static_cast<double>(t))))), eps(T(eps_)),
+          l2(decoupled ? T(0) : T(weight_decay)), shrink(decoupled ? T(1.0 - lr * weight_decay) : T(1)) {}
+
+    void operator()(T* __restrict param, const T* __restrict grad, T* __restrict m, T* __restrict v, int64_t n) const {
 #pragma omp simd
-        for (int64_t i = begin; i < end; ++i) {
+        for (int64_t i = 0; i < n; ++i) {
             const T p = param[i] * shrink;
-            const T g = grad[i] + l2 * param[i];
+            const T g = (grad ? grad[i] : T(0)) + l2 * param[i];
             const T mi = b1 * m[i] + one_b1 * g;
             const T vi = b2 * v[i] + one_b2 * g * g;
             m[i] = mi;
             v[i] = vi;
-            param[i] = p - step * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps_);
+            param[i] = p - step * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
+        }
+    }
+};
+
+}  // namespace
+
+template <class T>
+void adam_step(T* param, const T* grad, T* m, T* v, int64_t n, int64_t t, double lr, double beta1, double beta2,
+               double eps, double weight_decay, bool decoupled, int n_threads) {
+    const AdamUpdate<T> update(t, lr, beta1, beta2, eps, weight_decay, decoupled);
+    parallel_chunks(n, kChunk, n_threads, [&](int64_t begin, int64_t end) {
+        update(param + begin, grad + begin, m + begin, v + begin, end - begin);
+    });
+}
+
+template <class T>
+void adam_step_rows(T* param, int64_t n_rows, int64_t n_cols, const int64_t* slot, const T* grad_rows, T* m, T* v,
+                    int64_t t, double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled,
+                    int n_threads) {
+    const AdamUpdate<T> update(t, lr, beta1, beta2, eps, weight_decay, decoupled);
+    const int64_t rows_per_chunk = std::max<int64_t>(1, kChunk / std::max<int64_t>(n_cols, 1));
+    parallel_chunks(n_rows, rows_per_chunk, n_threads, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+            const int64_t o = r * n_cols;
+            update(param + o, slot[r] >= 0 ? grad_rows + slot[r] * n_cols : nullptr, m + o, v + o, n_cols);
         }
     });
 }
@@ -76,7 +106,9 @@ void rprop_step(T* param, const T* grad, T* prev_grad, T* step_size, int64_t n, 
     template void sgd_step<T>(T*, const T*, T*, int64_t, double, double, bool, double, int);                         \
     template void adam_step<T>(T*, const T*, T*, T*, int64_t, int64_t, double, double, double, double, double, bool, \
                                int);                                                                                 \
-    template void rprop_step<T>(T*, const T*, T*, T*, int64_t, double, double, double, double, int);
+    template void rprop_step<T>(T*, const T*, T*, T*, int64_t, double, double, double, double, int);           \
+    template void adam_step_rows<T>(T*, int64_t, int64_t, const int64_t*, const T*, T*, T*, int64_t, double, double, \
+                                    double, double, double, bool, int);
 AEREC_INSTANTIATE(float)
 AEREC_INSTANTIATE(double)
 #undef AEREC_INSTANTIATE

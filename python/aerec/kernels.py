@@ -38,6 +38,7 @@ __all__ = [
     "random_normal",
     "sgd_step",
     "adam_step",
+    "adam_step_rows",
     "rprop_step",
     "topk",
     "sparse_gram",
@@ -257,6 +258,28 @@ def adam_step(param, grad, m, v, *, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8
                      float(check_scalar(eps, "eps", low=0.0, low_inclusive=False)),
                      float(check_scalar(weight_decay, "weight_decay", low=0.0)), bool(decoupled),
                      effective_n_threads(n_threads))
+
+
+def adam_step_rows(param, rows, grad_rows, m, v, *, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+                   decoupled=False, n_threads=None):
+    """In place: the Adam step of ``adam_step`` for a 2-D ``param`` whose gradient is zero outside
+    ``rows`` (unique int64 row indices); ``grad_rows`` holds those rows' gradients
+    (len(rows), n_cols). Bit-identical to ``adam_step`` with the dense gradient, without building it
+    — the sparse encoder's weight gradient has rows only for the items in the batch."""
+    param = check_dense(param, name="param", ndim=2, writeable=True)
+    m, v = _state(m, "m", param), _state(v, "v", param)
+    rows = np.asarray(rows)
+    if rows.ndim != 1 or (rows.size and not np.issubdtype(rows.dtype, np.integer)):
+        raise TypeError("rows must be a 1-D array of integer row indices")
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    grad_rows = check_dense(grad_rows, name="grad_rows", dtype=param.dtype, ndim=2, shape=(rows.size, param.shape[1]))
+    _mod().adam_step_rows(param, rows, grad_rows, m, v, int(check_scalar(t, "t", kind=numbers.Integral, low=1)),
+                          float(check_scalar(lr, "lr", low=0.0)),
+                          float(check_scalar(beta1, "beta1", low=0.0, high=1.0, high_inclusive=False)),
+                          float(check_scalar(beta2, "beta2", low=0.0, high=1.0, high_inclusive=False)),
+                          float(check_scalar(eps, "eps", low=0.0, low_inclusive=False)),
+                          float(check_scalar(weight_decay, "weight_decay", low=0.0)), bool(decoupled),
+                          effective_n_threads(n_threads))
 
 
 def rprop_step(param, grad, prev_grad, step_size, *, eta_minus=0.5, eta_plus=1.2, step_min=1e-6, step_max=50.0,

@@ -210,8 +210,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
             if i == 0:
                 items, dW, db = be.sparse_encoder_backward(X, d_pre, row_scale=cache["rs"], dropout=self.dropout,
                                                            seed=seed, step=step)
-                W_grads[0].fill(0)
-                W_grads[0][items] = dW
+                params[0].set_row_grad(items, dW)  # only the batch's items: Adam takes it as it is
                 b_grads[0][...] = db
             else:
                 h_in = posts[i - 1]

@@ -214,3 +214,37 @@ def test_determinism_across_threads(isa, dtype):
     r_p, r_v = ref.ref_sgd_step(p0, g, a0, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)
     assert_close(results[0][0], r_p, dtype)
     assert_close(results[0][1], r_v, dtype)
+
+
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("decoupled", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adam_step_rows_is_bit_identical_to_dense_adam(isa, dtype, decoupled, n_threads):
+    """The row-compact gradient path gives exactly the dense update (absent rows: g = 0)."""
+    rng = np.random.default_rng(4)
+    shape = (300, 17)
+    rows = np.sort(rng.choice(shape[0], 40, replace=False))
+    grad_rows = readonly(rng.standard_normal((rows.size, shape[1])), dtype)
+    dense = np.zeros(shape, dtype=dtype)
+    dense[rows] = grad_rows
+    p1, m1, v1 = (writable(rng.standard_normal(shape), dtype) for _ in range(3))
+    v1 = np.abs(v1)
+    p2, m2, v2 = p1.copy(), m1.copy(), v1.copy()
+    for t in (1, 2, 5):
+        kernels.adam_step(p1, readonly(dense), m1, v1, t=t, weight_decay=0.02, decoupled=decoupled,
+                          n_threads=n_threads)
+        kernels.adam_step_rows(p2, rows, grad_rows, m2, v2, t=t, weight_decay=0.02, decoupled=decoupled,
+                               n_threads=n_threads)
+    np.testing.assert_array_equal(p1, p2)
+    np.testing.assert_array_equal(m1, m2)
+    np.testing.assert_array_equal(v1, v2)
+
+
+def test_adam_step_rows_rejects_bad_rows(isa):
+    p, m, v = (np.zeros((5, 3)) for _ in range(3))
+    with pytest.raises(ValueError, match="out of range"):
+        kernels.adam_step_rows(p, np.array([7]), np.ones((1, 3)), m, v, t=1)
+    with pytest.raises(ValueError, match="twice"):
+        kernels.adam_step_rows(p, np.array([1, 1]), np.ones((2, 3)), m, v, t=1)
+    with pytest.raises(ValueError, match="shape"):
+        kernels.adam_step_rows(p, np.array([1]), np.ones((2, 3)), m, v, t=1)

@@ -20,6 +20,15 @@ template <class T>
 void adam_step(T* param, const T* grad, T* m, T* v, int64_t n, int64_t t, double lr, double beta1, double beta2,
                double eps, double weight_decay, bool decoupled, int n_threads);
 
+// Adam on an (n_rows, n_cols) parameter whose gradient is zero outside some rows: grad_rows holds
+// only the rows listed in slot (slot[r] = position of row r in grad_rows, or −1 for a zero
+// gradient). Every row is still updated (m and v decay, as in dense Adam), so the result is
+// bit-identical to adam_step with the dense gradient — without building or reading that gradient.
+template <class T>
+void adam_step_rows(T* param, int64_t n_rows, int64_t n_cols, const int64_t* slot, const T* grad_rows, T* m, T* v,
+                    int64_t t, double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled,
+                    int n_threads);
+
 // RProp without weight backtracking (iRprop−, PyTorch's Rprop): per-weight step sizes grow by
 // eta_plus while the gradient keeps its sign and shrink by eta_minus when it flips (the update is
 // skipped and the remembered gradient zeroed on a flip); p ← p − sign(g)·step.

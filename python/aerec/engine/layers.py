@@ -11,13 +11,32 @@ import numpy as np
 
 
 class Parameter:
-    """A trainable array, its gradient buffer, and whether L2/weight decay applies to it."""
+    """A trainable array, its gradient, and whether L2/weight decay applies to it.
 
-    __slots__ = ("name", "value", "grad", "decay")
+    The gradient is either dense (``grad``) or row-compact: ``rows`` (sorted unique row indices)
+    with ``grad_rows`` (len(rows), n_cols) and zero elsewhere — what the sparse encoder produces.
+    Optimisers that can use the compact form do (Adam); ``dense_grad()`` gives the dense one."""
+
+    __slots__ = ("name", "value", "grad", "decay", "rows", "grad_rows")
 
     def __init__(self, name, value, decay=True):
         self.name, self.value, self.decay = name, value, decay
         self.grad = np.zeros_like(value)
+        self.rows = self.grad_rows = None
+
+    def set_row_grad(self, rows, grad_rows):
+        self.rows, self.grad_rows = rows, grad_rows
+
+    def set_dense_grad(self):
+        self.rows = self.grad_rows = None
+        return self.grad
+
+    def dense_grad(self):
+        """The gradient as a dense array (materialised from the compact rows if needed)."""
+        if self.rows is not None:
+            self.grad.fill(0)
+            self.grad[self.rows] = self.grad_rows
+        return self.grad
 
     def __repr__(self):
         return f"Parameter({self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
@@ -65,8 +84,7 @@ class SparseEncoder(Layer):
         X, row_scale, rate, seed, step, row_offset = self._cache
         items, dW, db = self.backend.sparse_encoder_backward(X, dZ, row_scale=row_scale, dropout=rate, seed=seed,
                                                              step=step, row_offset=row_offset)
-        self.W.grad.fill(0)  # rows of items absent from the batch have zero gradient
-        self.W.grad[items] = dW
+        self.W.set_row_grad(items, dW)  # rows of items absent from the batch have zero gradient
         self.b.grad[...] = db
         return None
 

@@ -12,7 +12,7 @@ class _Optimizer:
 
     def zero_grad(self):
         for p in self.params:
-            p.grad.fill(0)
+            p.set_dense_grad().fill(0)
 
 
 class SGD(_Optimizer):
@@ -26,7 +26,7 @@ class SGD(_Optimizer):
     def step(self):
         self.t += 1
         for p, v in zip(self.params, self.velocity):
-            self.backend.sgd_step(p.value, p.grad, v, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
+            self.backend.sgd_step(p.value, p.dense_grad(), v, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
                                   weight_decay=self.weight_decay if p.decay else 0.0)
 
 
@@ -44,9 +44,12 @@ class Adam(_Optimizer):
     def step(self):
         self.t += 1
         for p, m, v in zip(self.params, self.m, self.v):
-            self.backend.adam_step(p.value, p.grad, m, v, t=self.t, lr=self.lr, beta1=self.beta1, beta2=self.beta2,
-                                   eps=self.eps, weight_decay=self.weight_decay if p.decay else 0.0,
-                                   decoupled=self.decoupled)
+            kw = dict(t=self.t, lr=self.lr, beta1=self.beta1, beta2=self.beta2, eps=self.eps,
+                      weight_decay=self.weight_decay if p.decay else 0.0, decoupled=self.decoupled)
+            if p.rows is not None:  # row-compact gradient: no dense zero-filled copy is built
+                self.backend.adam_step_rows(p.value, p.rows, p.grad_rows, m, v, **kw)
+            else:
+                self.backend.adam_step(p.value, p.grad, m, v, **kw)
 
 
 class RProp(_Optimizer):
@@ -61,7 +64,7 @@ class RProp(_Optimizer):
     def step(self):
         self.t += 1
         for p, prev, st in zip(self.params, self.prev, self.steps):
-            self.backend.rprop_step(p.value, p.grad, prev, st, **self.kw)
+            self.backend.rprop_step(p.value, p.dense_grad(), prev, st, **self.kw)
 
 
 def make_optimizer(name, backend, params, **kw):
