@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import kernels
 from ._threads import blas_threads, effective_n_threads
-from ._validation import check_float_dtype
+from ._validation import check_float_dtype, check_sparse_structure
 
 #: Refuse to build a dense (rows × items) or (items × items) array larger than this many bytes
 #: unless the caller raises it (``AEREC_MAX_DENSE_BYTES``); recommend() and batching avoid it.
@@ -48,6 +48,7 @@ def to_csr(X, dtype, *, what="X", implicit=True, binarize=True):
     COO-style duplicate entries are summed first, as scipy does when converting.
     """
     if sp.issparse(X):
+        check_sparse_structure(X, what)  # before SciPy itself touches the index arrays
         X = sp.csr_array(X, dtype=dtype, copy=True)
     else:
         X = sp.csr_array(np.asarray(X, dtype=dtype))
@@ -152,6 +153,8 @@ class RecommenderBase(BaseEstimator):
 
     def _validate(self, X, *, reset):
         dtype = self._dtype() if reset else self.dtype_
+        if sp.issparse(X):
+            check_sparse_structure(X)
         X = validate_data(self, X, accept_sparse=True, dtype=[np.float32, np.float64], reset=reset,
                           ensure_min_samples=1)
         return to_csr(X, dtype, implicit=self._implicit, binarize=getattr(self, "binarize", True))

@@ -124,3 +124,40 @@ def check_seed(seed, name="seed") -> int:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < 2**64:
         raise ValueError(f"{name} must be an integer in [0, 2**64), got {seed!r}")
     return int(seed)
+
+
+def check_sparse_structure(X, name="X"):
+    """Validate the index arrays of a user's scipy.sparse input *before* SciPy touches them.
+
+    SciPy trusts indptr/indices/row/col: slicing, sorting or converting a matrix whose indices are
+    out of range or whose indptr is broken reads or writes out of bounds (seen: a segfault). This
+    checks what the format stores — CSR/CSC/BSR: indptr starts at 0, never decreases, ends at nnz,
+    indices in range; COO: row and column in range — and raises ValueError naming the problem.
+    LIL, DOK and DIA are built through SciPy's own API and are converted as they are.
+    """
+    fmt = X.format
+    if fmt in ("csr", "csc", "bsr"):
+        indptr, indices = np.asarray(X.indptr), np.asarray(X.indices)
+        if fmt == "bsr":
+            R, C = X.blocksize
+            n_major, n_minor = X.shape[0] // R, X.shape[1] // C
+        else:
+            n_major, n_minor = (X.shape[0], X.shape[1]) if fmt == "csr" else (X.shape[1], X.shape[0])
+        if indptr.ndim != 1 or indptr.shape[0] != n_major + 1:
+            raise ValueError(f"{name}: indptr has {indptr.shape[0]} entries, expected {n_major + 1}")
+        if indptr[0] != 0 or indptr[-1] != indices.shape[0] or (n_major and np.any(np.diff(indptr) < 0)):
+            raise ValueError(f"{name}: indptr is broken (must start at 0, never decrease and end at nnz = "
+                             f"{indices.shape[0]})")
+        if indices.size and (indices.min() < 0 or indices.max() >= n_minor):
+            raise ValueError(f"{name}: an index is out of range [0, {n_minor})")
+        data_len = np.asarray(X.data).shape[0]
+        if data_len != indices.shape[0]:
+            raise ValueError(f"{name}: data has {data_len} entries but indices has {indices.shape[0]}")
+    elif fmt == "coo":
+        rows, cols = np.asarray(X.coords[0] if hasattr(X, "coords") else X.row), np.asarray(
+            X.coords[1] if hasattr(X, "coords") else X.col)
+        if rows.shape != cols.shape or rows.shape[0] != np.asarray(X.data).shape[0]:
+            raise ValueError(f"{name}: row, col and data of a COO matrix must have the same length")
+        if rows.size and (rows.min() < 0 or rows.max() >= X.shape[0] or cols.min() < 0 or cols.max() >= X.shape[1]):
+            raise ValueError(f"{name}: a row or column index is out of range for shape {X.shape}")
+    return X

@@ -41,7 +41,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import kernels
-from ._validation import check_scalar
+from ._validation import check_scalar, check_sparse_structure
 
 __all__ = [
     "rmse",
@@ -125,6 +125,7 @@ def _check_k(k, name="k") -> int:
 def _relevant(y_true):
     """Canonical CSR of ``y_true``'s relevant (positive) entries; the input is never modified."""
     if sp.issparse(y_true):
+        check_sparse_structure(y_true, "y_true")  # SciPy trusts the index arrays: check them first
         Y = sp.csr_array(y_true)
     else:
         a = np.asarray(y_true)

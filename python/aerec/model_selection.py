@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from ._validation import check_scalar
+from ._validation import check_scalar, check_sparse_structure
 
 __all__ = [
     "RatingSplit",
@@ -42,6 +42,7 @@ class RatingSplit(NamedTuple):
 def _to_csr(X, name="X"):
     """Canonical CSR copy-on-need of ``X`` without explicit zeros (0 = unobserved)."""
     if sp.issparse(X):
+        check_sparse_structure(X, name)  # SciPy trusts the index arrays: check them first
         A = sp.csr_array(X)
     else:
         a = np.asarray(X)
