@@ -188,6 +188,11 @@ class RecommenderBase(BaseEstimator):
             raise ValueError(f"X and y both rate {overlap} (user, item) pairs; they must be disjoint parts")
         return to_csr(X + Y, self.dtype_, implicit=False)
 
+    _blas_threads_for_inference = None  # None: as many BLAS threads as n_threads_
+
+    def _blas_threads(self):
+        return self._blas_threads_for_inference or self.n_threads_
+
     # ---- the public methods ----------------------------------------------------------------------
 
     def _batches(self, n_rows, batch_size=None):
@@ -206,7 +211,7 @@ class RecommenderBase(BaseEstimator):
         check_dense_size((X.shape[0], self.n_features_in_), self.dtype_, "predict",
                          "Use recommend(X, k) for top-k lists, or call predict on smaller batches of rows.")
         out = np.empty((X.shape[0], self.n_features_in_), dtype=self.dtype_)
-        with blas_threads(self.n_threads_):
+        with blas_threads(self._blas_threads()):
             for s in self._batches(X.shape[0]):
                 out[s] = self._score_batch(X[s])
         return out
@@ -233,7 +238,7 @@ class RecommenderBase(BaseEstimator):
         step = int(batch_size or self._batch_rows)
         batches = progress_iter(self._batches(X.shape[0], batch_size), -(-X.shape[0] // step),
                                 getattr(self, "verbose", False), f"{type(self).__name__}.recommend", "batch")
-        with blas_threads(self.n_threads_):
+        with blas_threads(self._blas_threads()):
             for s in batches:
                 Xb = X[s]
                 scores = np.ascontiguousarray(self._score_batch(Xb), dtype=self.dtype_)

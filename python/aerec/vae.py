@@ -64,6 +64,8 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
     _variational = True
     _implicit = True
 
+    _blas_threads_for_inference = 1  # products run on the backend's pool (engine/backend.py)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # transform's output is in the estimator's dtype, whatever the input's
@@ -125,7 +127,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
                 posts[-1] = h
             if last:
                 break
-            z = h @ coefs[i + 1]
+            z = be.matmul(h, coefs[i + 1])
             z += intercepts[i + 1]
             pre.append(z)
             posts.append(None)
@@ -143,7 +145,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         h, ins, pres, posts = z, [], [], []
         for W, b in zip(coefs[n_enc:-1], intercepts[n_enc:-1]):
             ins.append(h)
-            p = h @ W
+            p = be.matmul(h, W)
             p += b
             pres.append(p)
             h = be.activation_forward(act, p)
@@ -152,8 +154,8 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
             cache.update(dec_in=ins, dec_pre=pres, dec_post=posts, H=h)
         return h
 
-    def _logits(self, H, coefs, intercepts):
-        out = H @ coefs[-1]
+    def _logits(self, be, H, coefs, intercepts):
+        out = be.matmul(H, coefs[-1])
         out += intercepts[-1]
         return out
 
@@ -177,21 +179,21 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         else:
             z = enc
         H = self._decode_hidden(be, z, coefs, intercepts, cache=cache)
-        G = H @ coefs[-1]  # logits without the bias: the fused kernel adds it
+        G = be.matmul(H, coefs[-1])  # logits without the bias: the fused kernel adds it
         nll = be.multinomial_loss_grad(G, X, intercepts[-1], scale=1.0 / n)  # G becomes dL/dlogits
         # output layer
-        xp.matmul(H.T, G, out=W_grads[-1])
+        be.matmul(H.T, G, out=W_grads[-1])
         b_grads[-1][...] = G.sum(axis=0)
-        dh = G @ coefs[-1].T
+        dh = be.matmul(G, coefs[-1].T)
         del G
         # decoder hidden layers, last to first
         n_dec_hidden = len(cache["dec_pre"])
         for j in range(n_dec_hidden - 1, -1, -1):
             li = n_enc + j
             dp = be.activation_backward(act, cache["dec_pre"][j], cache["dec_post"][j], dh)
-            xp.matmul(cache["dec_in"][j].T, dp, out=W_grads[li])
+            be.matmul(cache["dec_in"][j].T, dp, out=W_grads[li])
             b_grads[li][...] = dp.sum(axis=0)
-            dh = dp @ coefs[li].T
+            dh = be.matmul(dp, coefs[li].T)
         # bottleneck
         if self._variational:
             kl, dmu, dlogvar = be.gaussian_kl(mu, logvar, scale=beta / n)
@@ -214,9 +216,9 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
                 b_grads[0][...] = db
             else:
                 h_in = posts[i - 1]
-                xp.matmul(h_in.T, d_pre, out=W_grads[i])
+                be.matmul(h_in.T, d_pre, out=W_grads[i])
                 b_grads[i][...] = d_pre.sum(axis=0)
-                d_out = d_pre @ coefs[i].T
+                d_out = be.matmul(d_pre, coefs[i].T)
         reg = self.l2 * sum(float(xp.sum(W * W)) for W in coefs) if self.l2 else 0.0
         return nll + kl + reg  # each term already per batch (nll, kl scaled by 1/n)
 
@@ -262,7 +264,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         self.best_epoch_, self.n_iter_ = None, 0
         updates, diverged, beta = 0, False, 0.0
         progress = Progress(self.n_epochs, self.verbose, type(self).__name__)
-        with InterruptGuard() as guard, blas_threads(n_threads):
+        with InterruptGuard() as guard, blas_threads(1):  # products run on the backend's pool
             for epoch in range(int(self.n_epochs)):
                 total, n_seen = 0.0, 0
                 for idx in minibatches(X.shape[0], int(self.batch_size), rng):
@@ -343,14 +345,14 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         enc = self._encode(be, X, self.coefs_, self.intercepts_, train=False)
         z = enc[0] if self._variational else enc
         H = self._decode_hidden(be, z, self.coefs_, self.intercepts_)
-        return self._logits(H, self.coefs_, self.intercepts_)
+        return self._logits(be, H, self.coefs_, self.intercepts_)
 
     def transform(self, X):
         """Codes of each row: the posterior mean (Mult-VAE) or the bottleneck (Mult-DAE)."""
         check_is_fitted(self)
         X = self._validate(X, reset=False)
         be = CpuBackend(self.n_threads_)
-        with blas_threads(self.n_threads_):
+        with blas_threads(1):
             enc = self._encode(be, X, self.coefs_, self.intercepts_, train=False)
         return enc[0] if self._variational else enc
 
