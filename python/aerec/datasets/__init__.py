@@ -42,6 +42,8 @@ __all__ = [
     "load_gowalla",
     "RatingSplit",
     "fetch_movielens",
+    "load_movielens",
+    "load_netflix_prize",
     "ChecksumError",
     "make_synthetic",
 ]
@@ -440,4 +442,5 @@ def load_gowalla(path, shape=None, dtype=np.float32) -> RatingSplit:
 
 
 from ._fetch import ChecksumError, fetch_movielens  # noqa: E402
+from ._movielens import load_movielens, load_netflix_prize  # noqa: E402
 from ._synthetic import SHAPES as SYNTHETIC_SHAPES, make_synthetic  # noqa: E402
