@@ -9,6 +9,8 @@ fraction of the sgemm rate measured in the same session (conftest.sgemm_gflops).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -71,9 +73,13 @@ def test_epoch_ml20m_shape(benchmark, ml20m_batches, model_name, sgemm_gflops):
         users_per_second=N_USERS_EPOCH / seconds)
 
 
+EASE_ITEMS = 300 if TINY else int(os.environ.get("AEREC_BENCH_EASE_ITEMS", 8000))  # 20108: the ML-20M count
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_ease_fit(benchmark, dtype, sgemm_gflops):
-    n = 300 if TINY else N_ITEMS
+    """EASE fit time (default 8,000 items; AEREC_BENCH_EASE_ITEMS=20108 for the ML-20M count, minutes)."""
+    n = EASE_ITEMS
     X = make_synthetic((n * 3, n, n * 3 * 20), random_state=1)
     benchmark.group = f"ease_fit[{n} items]"
     benchmark.pedantic(lambda: aerec.EASE(l2=500.0, dtype=dtype).fit(X), rounds=1 if not TINY else 2, iterations=1)
