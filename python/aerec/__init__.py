@@ -17,6 +17,8 @@ from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import datasets, kernels, metrics, model_selection
 from ._config import config, show_config
+from .autorec import AutoRec
+from .deep_ae import DeepAutoencoder
 from .ease import EASE, Popularity
 from .persistence import load
 from .vae import MultDAE, MultVAE
@@ -26,4 +28,4 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from an unusual layout
     __version__ = "0.0.0"
 
-__all__ = ["MultVAE", "MultDAE", "EASE", "Popularity", "load", "kernels", "datasets", "metrics", "model_selection", "show_config", "config", "__version__"]
+__all__ = ["AutoRec", "DeepAutoencoder", "MultVAE", "MultDAE", "EASE", "Popularity", "load", "kernels", "datasets", "metrics", "model_selection", "show_config", "config", "__version__"]

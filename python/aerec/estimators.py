@@ -1,6 +1,8 @@
 """The list of aerec estimators (used by persistence and the conformance tests)."""
 
+from .autorec import AutoRec
+from .deep_ae import DeepAutoencoder
 from .ease import EASE, Popularity
 from .vae import MultDAE, MultVAE
 
-ALL_ESTIMATORS = [MultVAE, MultDAE, EASE, Popularity]
+ALL_ESTIMATORS = [AutoRec, DeepAutoencoder, MultVAE, MultDAE, EASE, Popularity]

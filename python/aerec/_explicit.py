@@ -1,0 +1,316 @@
+"""What the explicit-rating autoencoders (AutoRec, DeepAutoencoder) share: the seeded rating
+split for early stopping, predictions at chosen entries (masked decoder: O(nnz·h), never a dense
+users × items array), the unseen-user/item defaults, clipping to the training rating range, and
+the predict/recommend loops for both orientations.
+
+Vocabulary. A model reads *samples* (the rows it encodes) and reconstructs *outputs*:
+user-based models encode users' rows (samples = users, outputs = items); item-based AutoRec
+encodes items' columns (samples = items, outputs = users), so its sample matrix is Xᵀ.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from . import kernels
+from ._base import RecommenderBase, check_dense_size, to_csr
+from ._threads import blas_threads
+from ._validation import check_scalar
+
+UNSEEN_POLICIES = ("default", "mean")
+
+
+def split_ratings(X, fraction, rng):
+    """Hold out a seeded ``fraction`` of X's stored ratings (not of its rows).
+
+    Returns ``(X_train, X_heldout)``: canonical CSR arrays of X's shape whose entries partition X's.
+    """
+    n = X.nnz
+    n_val = int(round(float(fraction) * n))
+    if not 1 <= n_val < n:
+        raise ValueError(f"validation_fraction={fraction} of {n} ratings leaves no training or no validation "
+                         "ratings")
+    held = np.zeros(n, dtype=bool)
+    held[rng.choice(n, size=n_val, replace=False)] = True
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+
+    def part(keep):
+        indptr = np.zeros(X.shape[0] + 1, dtype=X.indptr.dtype)
+        np.cumsum(np.bincount(rows[keep], minlength=X.shape[0]), out=indptr[1:])
+        return sp.csr_array((X.data[keep], X.indices[keep], indptr), shape=X.shape)
+
+    return part(~held), part(held)
+
+
+def transpose_csr(X):
+    """Xᵀ as canonical CSR with X's value dtype and a common index dtype."""
+    T = sp.csr_array(X.T)
+    T.sort_indices()
+    if T.indptr.dtype != T.indices.dtype:
+        T.indptr = T.indptr.astype(T.indices.dtype)
+    return T
+
+
+class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
+    """Base of the rating autoencoders. Subclasses provide:
+
+    * ``_item_based`` (bool): whether samples are items (Xᵀ) rather than users;
+    * ``_hidden(S)``: the input of the output layer for sample rows S (CSR), inference mode;
+    * ``_output_layer()``: ``(V, c, activation)`` with V item-major (n_outputs, h): ``out = f(H·Vᵀ + c)``;
+    * ``_codes(S)``: the code (bottleneck) of sample rows S.
+
+    Fitted state this base reads: ``output_seen_`` (bool, outputs with a training rating),
+    ``rating_min_``, ``rating_max_``, ``rating_mean_``.
+    """
+
+    _implicit = False
+    _item_based = False
+    _sample_batch = 2048  # samples per block when encoding for prediction
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # transform's output is in the estimator's dtype, whatever the input's
+        tags.transformer_tags.preserves_dtype = [np.dtype(self.dtype).name]
+        return tags
+
+    # ---- parameters and fitted statistics -----------------------------------------------------
+
+    def _check_explicit_params(self):
+        if self.unseen not in UNSEEN_POLICIES:
+            raise ValueError(f"unseen must be one of {UNSEEN_POLICIES}, got {self.unseen!r}")
+        check_scalar(self.default_rating, "default_rating")
+        if not isinstance(self.clip, (bool, np.bool_)):
+            raise TypeError(f"clip must be True or False, got {self.clip!r}")
+        check_scalar(self.validation_fraction, "validation_fraction", low=0.0, high=1.0, low_inclusive=False,
+                     high_inclusive=False)
+        if self.patience is not None:
+            check_scalar(self.patience, "patience", kind=numbers.Integral, low=0)
+
+    def _fit_rating_stats(self, S):
+        """Rating range and mean of the training samples S, and which outputs were ever rated."""
+        if S.nnz == 0:
+            raise ValueError("X has no ratings to learn from")
+        self.rating_min_ = float(S.data.min())
+        self.rating_max_ = float(S.data.max())
+        self.rating_mean_ = float(np.mean(S.data, dtype=np.float64))
+        self.output_seen_ = np.bincount(S.indices, minlength=S.shape[1]) > 0
+
+    def _fill_value(self):
+        return float(self.default_rating) if self.unseen == "default" else self.rating_mean_
+
+    def _samples(self, X, what="X"):
+        """The sample matrix of a validated users × items CSR X (X itself, or Xᵀ for item-based)."""
+        if not self._item_based:
+            return X
+        if X.shape[0] != self.n_users_:
+            raise ValueError(
+                f"{type(self).__name__}(item_based=True) encodes item columns over the {self.n_users_} users it was "
+                f"fitted on, so {what} must have those same {self.n_users_} users as rows (in the same order); got "
+                f"{X.shape[0]} rows. Pass the training matrix (or the same users' ratings), or use "
+                "item_based=False to fold in new users.")
+        return transpose_csr(X)
+
+    # ---- predictions -------------------------------------------------------------------------------
+
+    def _output(self, out, act):
+        if act != "identity":
+            out = kernels.activation_forward(act, out, n_threads=self.n_threads_)
+        return out
+
+    def _finish(self, values, sample_unseen, output_unseen, clip):
+        """Unseen defaults and clipping, in place. ``*_unseen``: boolean masks broadcast to values."""
+        fill = values.dtype.type(self._fill_value())
+        if sample_unseen is not None:
+            np.copyto(values, fill, where=sample_unseen)
+        if output_unseen is not None:
+            np.copyto(values, fill, where=output_unseen)
+        if clip and self.clip:
+            np.clip(values, self.rating_min_, self.rating_max_, out=values)
+        return values
+
+    def _predict_entries(self, S, T):
+        """Predicted ratings at the entries of T (samples × outputs CSR, same shape as the history S),
+        in T's CSR order. Only these entries are computed (masked decoder)."""
+        V, c, act = self._output_layer()
+        out = np.empty(T.nnz, dtype=self.dtype_)
+        for s in self._batches(S.shape[0], self._sample_batch):
+            lo, hi = T.indptr[s.start], T.indptr[s.stop]
+            if lo == hi:
+                continue
+            H = self._hidden(S[s])
+            out[lo:hi] = self._output(kernels.masked_decoder_forward(T[s], H, V, c, n_threads=self.n_threads_), act)
+        sample_empty = np.diff(S.indptr) == 0
+        rows = np.repeat(np.arange(T.shape[0]), np.diff(T.indptr))
+        return self._finish(out, sample_empty[rows], ~self.output_seen_[T.indices], clip=True)
+
+    def _rmse(self, X, y):
+        """RMSE of the predictions from history X at y's stored ratings (RecommenderBase.score)."""
+        X = self._validate(X, reset=False)
+        if y.nnz == 0:
+            raise ValueError("y has no ratings to score")
+        T = self._samples(y, "y")
+        with blas_threads(self.n_threads_):
+            pred = self._predict_entries(self._samples(X), T)
+        err = pred.astype(np.float64) - T.data
+        return float(np.sqrt(np.mean(err * err)))
+
+    def _score_blocks(self, X, batch_size=None, clip=True):
+        """Yield ``(row slice, dense predictions)`` over X's user rows, a block at a time."""
+        V, c, act = self._output_layer()
+        if self._item_based:
+            S = self._samples(X)
+            H = np.empty((S.shape[0], V.shape[1]), dtype=self.dtype_)
+            for s in self._batches(S.shape[0], self._sample_batch):
+                H[s] = self._hidden(S[s])
+            item_empty = (np.diff(S.indptr) == 0)[np.newaxis, :]
+            for s in self._batches(X.shape[0], batch_size):
+                # pred[u, i] = f(V[u]·H[i] + c[u]): users are the decoder's outputs
+                P = V[s] @ H.T
+                P += c[s, np.newaxis]
+                P = self._output(P, act)
+                yield s, self._finish(P, item_empty, ~self.output_seen_[s, np.newaxis], clip)
+        else:
+            for s in self._batches(X.shape[0], batch_size):
+                yield s, self._dense_user_block(X[s], V, c, act, clip)
+
+    def _dense_user_block(self, Xb, V, c, act, clip):
+        P = self._hidden(Xb) @ V.T
+        P += c
+        P = self._output(P, act)
+        return self._finish(P, (np.diff(Xb.indptr) == 0)[:, np.newaxis], ~self.output_seen_[np.newaxis, :], clip)
+
+    def _score_batch(self, X):
+        if self._item_based:  # pragma: no cover - predict/recommend below never call it for item-based
+            raise NotImplementedError("item-based AutoRec scores whole matrices, not row batches")
+        V, c, act = self._output_layer()
+        return self._dense_user_block(X, V, c, act, clip=True)
+
+    def predict(self, X):
+        """Predicted ratings for every (row, item) pair, dense (n_rows, n_items).
+
+        Each row of X is a user's ratings (the history the model reads). Unseen users/items get the
+        ``unseen`` default; predictions are clipped to the training rating range when ``clip``. For
+        top-k lists of many users prefer ``recommend`` (batched, never the full array).
+        """
+        check_is_fitted(self)
+        X = self._validate(X, reset=False)
+        check_dense_size((X.shape[0], self.n_features_in_), self.dtype_, "predict",
+                         "Use recommend(X, k) for top-k lists, or score(X, y) for the RMSE at y's entries.")
+        out = np.empty((X.shape[0], self.n_features_in_), dtype=self.dtype_)
+        with blas_threads(self.n_threads_):
+            for s, block in self._score_blocks(X):
+                out[s] = block
+        return out
+
+    def recommend(self, X, k=10, exclude_seen=True, items=None, batch_size=None):
+        """Top-``k`` items per row of X by predicted rating, best first: ``(indices, scores)``.
+
+        Computed in batches of rows (never the full n_rows × n_items array). Items are ranked by the
+        unclipped reconstruction (clipping at the top of the scale would only create ties); unseen
+        items get the ``unseen`` default. ``exclude_seen`` drops the row's own rated items; ``items``
+        restricts the candidates; rows with fewer than k eligible items are padded with index −1 and
+        score −inf.
+        """
+        check_is_fitted(self)
+        X = self._validate(X, reset=False)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        if items is not None:
+            items = np.asarray(items)
+            if items.ndim != 1 or not np.issubdtype(items.dtype, np.integer):
+                raise TypeError("items must be a 1-D array of integer item indices")
+            if items.size and (items.min() < 0 or items.max() >= self.n_features_in_):
+                raise ValueError(f"items must be indices in [0, {self.n_features_in_})")
+        idx = np.empty((X.shape[0], k), dtype=np.int64)
+        val = np.empty((X.shape[0], k), dtype=self.dtype_)
+        with blas_threads(self.n_threads_):
+            for s, scores in self._score_blocks(X, batch_size, clip=False):
+                idx[s], val[s] = kernels.topk(np.ascontiguousarray(scores), k, exclude=X[s] if exclude_seen else None,
+                                              candidates=items, n_threads=self.n_threads_)
+        return idx, val
+
+    # ---- fit helpers ------------------------------------------------------------------------------
+
+    def _validation_split(self, X, X_val, y_val, rng):
+        """Training ratings and the (history, target) validation pair as users × items CSR, or None.
+
+        X_val defaults to the training ratings when only y_val is given; with ``early_stopping`` and
+        no y_val, a seeded ``validation_fraction`` of X's ratings is held out.
+        """
+        if X_val is not None and y_val is None:
+            raise ValueError("X_val needs y_val (the validation ratings to predict)")
+        if y_val is not None:
+            y_val = to_csr(y_val, self.dtype_, what="y_val", implicit=False)
+            if y_val.shape[1] != X.shape[1]:
+                raise ValueError(f"y_val has {y_val.shape[1]} items; expected {X.shape[1]}")
+            if X_val is None:
+                if y_val.shape != X.shape:
+                    raise ValueError(f"y_val has shape {y_val.shape}; without X_val it must match X {X.shape}")
+                return X, (X, y_val)
+            X_val = to_csr(X_val, self.dtype_, what="X_val", implicit=False)
+            if X_val.shape != y_val.shape:
+                raise ValueError(f"X_val {X_val.shape} and y_val {y_val.shape} must have the same shape")
+            if self._item_based and X_val.shape[0] != X.shape[0]:
+                raise ValueError(f"item-based AutoRec validates on the training users: X_val/y_val need "
+                                 f"{X.shape[0]} rows, got {X_val.shape[0]}")
+            return X, (X_val, y_val)
+        if self.early_stopping:
+            X_tr, held = split_ratings(X, self.validation_fraction, rng)
+            return X_tr, (X_tr, held)
+        return X, None
+
+    def _warn_or_raise_divergence(self, stopper, epoch, advice):
+        name = type(self).__name__
+        if stopper is None or stopper.best_epoch < 0:
+            raise FloatingPointError(f"{name}: the training loss became NaN/inf in epoch {epoch + 1}; {advice}")
+        warnings.warn(f"{name}: training diverged (NaN/inf loss) in epoch {epoch + 1}; restored the best epoch "
+                      f"({stopper.best_epoch}). {advice}", RuntimeWarning, stacklevel=3)
+
+    def _warn_interrupted(self):
+        warnings.warn(f"{type(self).__name__}: training interrupted (Ctrl-C) after {self.n_iter_} epochs; the model "
+                      "holds the best (or last completed) state", RuntimeWarning, stacklevel=3)
+
+    # ---- persistence helpers ----------------------------------------------------------------------
+
+    def _explicit_scalars(self):
+        return dict(n_features_in_=self.n_features_in_, dtype_=self.dtype_.name, n_iter_=self.n_iter_,
+                    best_epoch_=self.best_epoch_, n_threads_=self.n_threads_, device_=self.device_,
+                    rating_min_=self.rating_min_, rating_max_=self.rating_max_, rating_mean_=self.rating_mean_,
+                    n_updates_=self.n_updates_)
+
+    def _set_explicit_scalars(self, arrays, scalars, n_outputs):
+        from ._threads import effective_n_threads
+
+        seen = arrays["output_seen"]
+        if seen.dtype != np.bool_ or seen.shape != (n_outputs,):
+            raise ValueError(f"output_seen is {seen.dtype}{seen.shape}, expected bool ({n_outputs},)")
+        self.output_seen_ = np.array(seen)
+        self.loss_curve_ = [float(v) for v in arrays["loss_curve"]]
+        self.validation_scores_ = [float(v) for v in arrays["validation_scores"]]
+        self.n_iter_ = int(scalars["n_iter_"])
+        best = scalars["best_epoch_"]
+        self.best_epoch_ = None if best is None else int(best)
+        self.rating_min_, self.rating_max_ = float(scalars["rating_min_"]), float(scalars["rating_max_"])
+        self.rating_mean_ = float(scalars["rating_mean_"])
+        if not (np.isfinite([self.rating_min_, self.rating_max_, self.rating_mean_]).all()
+                and self.rating_min_ <= self.rating_mean_ <= self.rating_max_):
+            raise ValueError("inconsistent rating range/mean in the file")
+        self.n_updates_ = int(scalars["n_updates_"])
+        self.n_threads_ = effective_n_threads(self.n_threads)  # this machine's, not the saver's
+        self.device_ = "cpu"
+
+
+def check_weights(arrays, name, shape, dtype):
+    """A fitted array from a model file with the expected shape and dtype, finite, copied."""
+    a = arrays[name]
+    if a.shape != tuple(shape) or a.dtype != dtype:
+        raise ValueError(f"{name} is {a.dtype}{a.shape}; the architecture needs {np.dtype(dtype)}{tuple(shape)}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return np.array(a)
