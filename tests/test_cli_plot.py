@@ -77,3 +77,20 @@ def test_bench_and_info(capsys):
     assert "multinomial" in out and "speed-up" in out
     assert main(["info"]) == 0
     assert "CPU kernels" in capsys.readouterr().out
+
+
+def test_movielens_spec_reads_the_cache(tmp_path, monkeypatch, capsys):
+    """'movielens:<name>' uses fetch_movielens's cache (no network when the archive is cached)."""
+    import io
+    import zipfile
+
+    monkeypatch.setenv("AEREC_DATA_HOME", str(tmp_path))
+    rng = np.random.default_rng(0)
+    lines = "".join(f"{u}\t{i}\t{int(rng.integers(1, 6))}\t0\n" for u in range(1, 40) for i in rng.choice(60, 8) + 1)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("ml-100k/u.data", lines)
+    (tmp_path / "ml-100k.zip").write_bytes(buf.getvalue())
+    assert main(["fit", "movielens:ml-100k", "--model", "Popularity", "--out", str(tmp_path / "p.npz")]) == 0
+    assert "MovieLens ml-100k" in capsys.readouterr().out
+    assert main(["fit", "movielens:ml-7m", "--out", str(tmp_path / "q.npz")]) == 2

@@ -83,8 +83,15 @@ def _load_records(spec, seed, explicit=False):
         ratings = X.data.astype(float) if explicit else None
         return X.row.astype(np.int64), X.col.astype(np.int64), ratings, f"synthetic '{name}' (seed {seed})"
     if spec.startswith("movielens:"):
-        raise UserError("movielens:<name> needs a download, which this build cannot do yet; "
-                        "pass the ratings file (e.g. ml-1m/ratings.dat) instead")
+        from .datasets import fetch_movielens, load_movielens
+
+        name = spec.split(":", 1)[1]
+        try:
+            folder = fetch_movielens(name)  # cached after the first download, SHA-256 checked
+            users, items, ratings = load_movielens(folder)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{spec}: {exc}") from exc
+        return users, items, ratings, f"MovieLens {name} ({folder})"
     users, items, ratings = read_records(spec)
     return users, items, ratings, spec
 
