@@ -74,14 +74,10 @@ void random_uniform(int64_t n_rows, int64_t n_cols, uint64_t seed, uint64_t step
 template <class T>
 void random_normal(int64_t n_rows, int64_t n_cols, uint64_t seed, uint64_t step, int64_t row_offset, T* out,
                    int n_threads) {
-    constexpr double kTwoPi = 6.283185307179586476925286766559;
     parallel_for(n_rows, n_threads, [&](int64_t r) {
-        for (int64_t c = 0; c < n_cols; ++c) {
-            const Philox4 x =
-                philox4x32_10(seed, step, static_cast<uint64_t>(row_offset + r), static_cast<uint64_t>(c));
-            const double u1 = uniform32_open(x.v[0]), u2 = uniform32_open(x.v[1]);
-            out[r * n_cols + c] = static_cast<T>(std::sqrt(-2.0 * std::log(u1)) * std::cos(kTwoPi * u2));
-        }
+        for (int64_t c = 0; c < n_cols; ++c)
+            out[r * n_cols + c] = static_cast<T>(
+                normal_draw(seed, step, static_cast<uint64_t>(row_offset + r), static_cast<uint64_t>(c)));
     }, 8);
 }
 

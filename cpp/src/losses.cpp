@@ -19,11 +19,7 @@ double masked_mse(const T* pred, const T* target, int64_t nnz, double scale, T* 
     const T g2 = T(2.0 * scale);
     const double total = deterministic_sum<double>(nnz, kLossBlock, n_threads, [&](int64_t begin, int64_t end) {
         double s = 0.0;
-        for (int64_t k = begin; k < end; ++k) {
-            const T d = pred[k] - target[k];
-            s += static_cast<double>(d) * static_cast<double>(d);
-            if (grad) grad[k] = g2 * d;
-        }
+        for (int64_t k = begin; k < end; ++k) s += mse_term(pred[k], target[k], g2, grad ? grad + k : nullptr);
         return s;
     });
     return scale * total;
@@ -82,13 +78,9 @@ double gaussian_kl(const T* mu, const T* logvar, int64_t n, double scale, T* dmu
     const T sc = T(scale), half_sc = T(0.5 * scale);
     const double total = deterministic_sum<double>(n, kLossBlock, n_threads, [&](int64_t begin, int64_t end) {
         double s = 0.0;
-        for (int64_t k = begin; k < end; ++k) {
-            const double lv = static_cast<double>(logvar[k]), m = static_cast<double>(mu[k]);
-            const double ev = std::exp(lv);
-            s += 0.5 * (-lv + ev + m * m - 1.0);
-            if (dmu) dmu[k] = sc * mu[k];
-            if (dlogvar) dlogvar[k] = half_sc * (static_cast<T>(ev) - T(1));
-        }
+        for (int64_t k = begin; k < end; ++k)
+            s += gaussian_kl_term(mu[k], logvar[k], sc, half_sc, dmu ? dmu + k : nullptr,
+                                  dlogvar ? dlogvar + k : nullptr);
         return s;
     });
     return scale * total;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "aerec/optim_rules.h"
 #include "aerec/parallel.h"
 
 namespace aerec {
@@ -16,42 +17,21 @@ void sgd_step(T* param, const T* grad, T* velocity, int64_t n, double lr, double
               double weight_decay, int n_threads) {
     const T lr_ = T(lr), mu = T(momentum), wd = T(weight_decay);
     parallel_chunks(n, kChunk, n_threads, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) {
-            T g = grad[i] + wd * param[i];
-            if (velocity) {
-                const T v = mu * velocity[i] + g;
-                velocity[i] = v;
-                g = nesterov ? g + mu * v : v;
-            }
-            param[i] -= lr_ * g;
-        }
+        for (int64_t i = begin; i < end; ++i)
+            sgd_update(param[i], grad[i], velocity ? velocity + i : nullptr, lr_, mu, wd, nesterov);
     });
 }
 
 namespace {
 
-// One Adam update of n elements; g == nullptr means a zero gradient.
+// One Adam update of n elements; g == nullptr means a zero gradient (the rule is optim_rules.h's).
 template <class T>
-struct AdamUpdate {
-    T b1, b2, one_b1, one_b2, step, inv_sqrt_bc2, eps, l2, shrink;
-
-    AdamUpdate(int64_t t, double lr, double beta1, double beta2, double eps_, double weight_decay, bool decoupled)
-        : b1(T(beta1)), b2(T(beta2)), one_b1(T(1.0 - beta1)), one_b2(T(1.0 - beta2)),
-          step(T(lr / (1.0 - std::pow(beta1, static_cast<double>(t))))),
-          inv_sqrt_bc2(T(1.0 / std::sqrt(1.0 - std::pow(beta2, static_cast<double>(t))))), eps(T(eps_)),
-          l2(decoupled ? T(0) : T(weight_decay)), shrink(decoupled ? T(1.0 - lr * weight_decay) : T(1)) {}
+struct AdamUpdate : AdamConstants<T> {
+    using AdamConstants<T>::AdamConstants;
 
     void operator()(T* __restrict param, const T* __restrict grad, T* __restrict m, T* __restrict v, int64_t n) const {
 #pragma omp simd
-        for (int64_t i = 0; i < n; ++i) {
-            const T p = param[i] * shrink;
-            const T g = (grad ? grad[i] : T(0)) + l2 * param[i];
-            const T mi = b1 * m[i] + one_b1 * g;
-            const T vi = b2 * v[i] + one_b2 * g * g;
-            m[i] = mi;
-            v[i] = vi;
-            param[i] = p - step * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
-        }
+        for (int64_t i = 0; i < n; ++i) adam_update<T>(*this, param[i], grad ? grad[i] : T(0), m[i], v[i]);
     }
 };
 
@@ -85,20 +65,8 @@ void rprop_step(T* param, const T* grad, T* prev_grad, T* step_size, int64_t n, 
                 double step_min, double step_max, int n_threads) {
     const T em = T(eta_minus), ep = T(eta_plus), smin = T(step_min), smax = T(step_max);
     parallel_chunks(n, kChunk, n_threads, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) {
-            T g = grad[i];
-            const T s = g * prev_grad[i];
-            T st = step_size[i];
-            if (s > T(0)) {
-                st = std::min(st * ep, smax);
-            } else if (s < T(0)) {
-                st = std::max(st * em, smin);
-                g = T(0);
-            }
-            step_size[i] = st;
-            param[i] -= (g > T(0) ? st : (g < T(0) ? -st : T(0)));
-            prev_grad[i] = g;
-        }
+        for (int64_t i = begin; i < end; ++i)
+            rprop_update(param[i], grad[i], prev_grad[i], step_size[i], em, ep, smin, smax);
     });
 }
 

@@ -14,17 +14,12 @@
 namespace aerec {
 namespace {
 
-// The multiplier of W[j] contributed by entry k = (r, j): D_r · x_k · mask / (1 − rate).
+// The multiplier of W[j] contributed by entry k = (r, j): D_r · x_k · mask / (1 − rate) (random.h).
 template <class T>
 inline T entry_coef(T x, const T* row_scale, int64_t r, int64_t j, double dropout, T keep_scale, uint64_t seed,
                     uint64_t step, int64_t row_offset) {
-    T coef = row_scale ? row_scale[r] * x : x;
-    if (dropout > 0.0) {
-        if (!dropout_keep(seed, step, static_cast<uint64_t>(row_offset + r), static_cast<uint64_t>(j), dropout))
-            return T(0);
-        coef *= keep_scale;
-    }
-    return coef;
+    return sparse_entry_coef<T>(x, row_scale != nullptr, row_scale ? row_scale[r] : T(0), r, j, dropout, keep_scale,
+                                seed, step, row_offset);
 }
 
 }  // namespace

@@ -136,4 +136,24 @@ AEREC_HD T activation_derivative(int kind, T z, T y, T alpha) {
     }
 }
 
+// Per-entry loss terms (family 3), shared with the CUDA kernels.
+// Squared error: returns d² in double and writes grad = g2·d (g2 = 2·scale), d = pred − target.
+template <class T>
+AEREC_HD double mse_term(T pred, T target, T g2, T* grad) {
+    const T d = pred - target;
+    if (grad) *grad = g2 * d;
+    return static_cast<double>(d) * static_cast<double>(d);
+}
+
+// KL(N(mu, e^logvar) ‖ N(0, 1)) for one dimension, in double: ½(−logvar + e^logvar + mu² − 1);
+// writes dmu = sc·mu and dlogvar = half_sc·(e^logvar − 1) (sc = scale, half_sc = scale/2).
+template <class T>
+AEREC_HD double gaussian_kl_term(T mu, T logvar, T sc, T half_sc, T* dmu, T* dlogvar) {
+    const double lv = static_cast<double>(logvar), m = static_cast<double>(mu);
+    const double ev = std::exp(lv);
+    if (dmu) *dmu = sc * mu;
+    if (dlogvar) *dlogvar = half_sc * (static_cast<T>(ev) - T(1));
+    return 0.5 * (-lv + ev + m * m - 1.0);
+}
+
 }  // namespace aerec

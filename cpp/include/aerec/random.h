@@ -9,6 +9,7 @@
 // Lane 0 of the output drives dropout and uniforms; lanes 0 and 1 drive Box–Muller normals.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "aerec/common.h"
@@ -56,6 +57,29 @@ AEREC_HD double uniform32_open(uint32_t x) { return (static_cast<double>(x) + 0.
 // Inverted-dropout keep test: an entry survives when its uniform draw is >= rate.
 AEREC_HD bool dropout_keep(uint64_t seed, uint64_t step, uint64_t row, uint64_t col, double rate) {
     return uniform24(philox4x32_10(seed, step, row, col).v[0]) >= rate;
+}
+
+// A standard normal draw by Box–Muller over lanes 0 and 1, computed in double.
+AEREC_HD double normal_draw(uint64_t seed, uint64_t step, uint64_t row, uint64_t col) {
+    constexpr double kTwoPi = 6.283185307179586476925286766559;
+    const Philox4 x = philox4x32_10(seed, step, row, col);
+    const double u1 = uniform32_open(x.v[0]), u2 = uniform32_open(x.v[1]);
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(kTwoPi * u2);
+}
+
+// The multiplier of a sparse input entry x = X[r, j] under an optional row scale D_r and inverted
+// dropout keyed by (seed, step, row_offset + r, j): D_r · x · [kept] / (1 − rate). keep_scale is
+// T(1 / (1 − rate)); has_scale says whether D_r (scale) applies.
+template <class T>
+AEREC_HD T sparse_entry_coef(T x, bool has_scale, T scale, int64_t r, int64_t j, double dropout, T keep_scale,
+                             uint64_t seed, uint64_t step, int64_t row_offset) {
+    T coef = has_scale ? scale * x : x;
+    if (dropout > 0.0) {
+        if (!dropout_keep(seed, step, static_cast<uint64_t>(row_offset + r), static_cast<uint64_t>(j), dropout))
+            return T(0);
+        coef *= keep_scale;
+    }
+    return coef;
 }
 
 }  // namespace aerec
