@@ -44,7 +44,37 @@ __global__ void dropout_kernel(const T* __restrict__ X, int64_t n_rows, int64_t 
     }
 }
 
+template <class T, bool Normal>
+__global__ void random_kernel(int64_t n_rows, int64_t n_cols, uint64_t seed, uint64_t step, int64_t row_offset,
+                              T* __restrict out) {
+    const int64_t n = n_rows * n_cols;
+    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+         i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        const uint64_t r = static_cast<uint64_t>(row_offset + i / n_cols), c = static_cast<uint64_t>(i % n_cols);
+        out[i] = Normal ? static_cast<T>(normal_draw(seed, step, r, c))
+                        : static_cast<T>(uniform24(philox4x32_10(seed, step, r, c).v[0]));
+    }
+}
+
 }  // namespace
+
+template <class T>
+cudaError_t random_uniform(int64_t n_rows, int64_t n_cols, uint64_t seed, uint64_t step, int64_t row_offset, T* out,
+                           cudaStream_t stream) {
+    const int64_t n = n_rows * n_cols;
+    if (n == 0) return cudaSuccess;
+    random_kernel<T, false><<<blocks_for(n), kThreads, 0, stream>>>(n_rows, n_cols, seed, step, row_offset, out);
+    return cudaGetLastError();
+}
+
+template <class T>
+cudaError_t random_normal(int64_t n_rows, int64_t n_cols, uint64_t seed, uint64_t step, int64_t row_offset, T* out,
+                          cudaStream_t stream) {
+    const int64_t n = n_rows * n_cols;
+    if (n == 0) return cudaSuccess;
+    random_kernel<T, true><<<blocks_for(n), kThreads, 0, stream>>>(n_rows, n_cols, seed, step, row_offset, out);
+    return cudaGetLastError();
+}
 
 template <class T>
 cudaError_t activation_forward(int kind, T alpha, const T* Z, int64_t n, T* Y, cudaStream_t stream) {
@@ -78,6 +108,10 @@ template cudaError_t activation_backward<float>(int, float, const float*, const 
                                                 cudaStream_t);
 template cudaError_t activation_backward<double>(int, double, const double*, const double*, const double*, int64_t,
                                                  double*, cudaStream_t);
+template cudaError_t random_uniform<float>(int64_t, int64_t, uint64_t, uint64_t, int64_t, float*, cudaStream_t);
+template cudaError_t random_uniform<double>(int64_t, int64_t, uint64_t, uint64_t, int64_t, double*, cudaStream_t);
+template cudaError_t random_normal<float>(int64_t, int64_t, uint64_t, uint64_t, int64_t, float*, cudaStream_t);
+template cudaError_t random_normal<double>(int64_t, int64_t, uint64_t, uint64_t, int64_t, double*, cudaStream_t);
 template cudaError_t dropout<float>(const float*, int64_t, int64_t, double, uint64_t, uint64_t, int64_t, float*,
                                     cudaStream_t);
 template cudaError_t dropout<double>(const double*, int64_t, int64_t, double, uint64_t, uint64_t, int64_t, double*,

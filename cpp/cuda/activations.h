@@ -21,5 +21,13 @@ template <class T>
 cudaError_t dropout(const T* X, int64_t n_rows, int64_t n_cols, double rate, uint64_t seed, uint64_t step,
                     int64_t row_offset, T* Y, cudaStream_t stream);
 
+// Uniform [0, 1) (24 bits) and standard normal (Box–Muller in double) draws, keyed like dropout.
+template <class T>
+cudaError_t random_uniform(int64_t n_rows, int64_t n_cols, uint64_t seed, uint64_t step, int64_t row_offset, T* out,
+                           cudaStream_t stream);
+template <class T>
+cudaError_t random_normal(int64_t n_rows, int64_t n_cols, uint64_t seed, uint64_t step, int64_t row_offset, T* out,
+                          cudaStream_t stream);
+
 }  // namespace cuda
 }  // namespace aerec
