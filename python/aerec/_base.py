@@ -238,6 +238,14 @@ class RecommenderBase(BaseEstimator):
         step = int(batch_size or self._batch_rows)
         batches = progress_iter(self._batches(X.shape[0], batch_size), -(-X.shape[0] // step),
                                 getattr(self, "verbose", False), f"{type(self).__name__}.recommend", "batch")
+        gpu = self._gpu_scorer()
+        if gpu is not None:  # scores, exclusion and top-k on the GPU; only the (rows, k) lists come back
+            be, score_batch = gpu
+            for s in batches:
+                Xb = X[s]
+                i, v = be.topk(score_batch(Xb), k, exclude=Xb if exclude_seen else None, candidates=items)
+                idx[s], val[s] = be.to_host(i), be.to_host(v)
+            return idx, val
         with blas_threads(self._blas_threads()):
             for s in batches:
                 Xb = X[s]
@@ -245,6 +253,20 @@ class RecommenderBase(BaseEstimator):
                 idx[s], val[s] = kernels.topk(scores, k, exclude=Xb if exclude_seen else None, candidates=items,
                                               n_threads=self.n_threads_)
         return idx, val
+
+    def _gpu_scorer(self):
+        """``(CudaBackend, batch → device scores)`` when this model recommends on the GPU — it was
+        fitted with device resolving to 'cuda', implements ``_device_scorer(backend)``, and the
+        CUDA backend is usable here — else None (a GPU-trained model loaded or unpickled on a
+        CPU-only machine recommends on the CPU)."""
+        if getattr(self, "device_", "cpu") != "cuda" or not hasattr(self, "_device_scorer"):
+            return None
+        from .engine.cuda import CudaBackend, cuda_status
+
+        if not cuda_status()[0]:
+            return None
+        be = CudaBackend(self.n_threads_)
+        return be, self._device_scorer(be)
 
     def score(self, X, y):
         """Implicit models: mean NDCG@100 of ranking y's items from X's history (X's items

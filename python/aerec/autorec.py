@@ -20,7 +20,8 @@ from ._base import InterruptGuard, Progress
 from ._explicit import _ExplicitAutoencoder, check_weights, transpose_csr
 from ._threads import blas_threads
 from ._validation import check_scalar
-from .engine import Adam, CpuBackend, EarlyStopping, RProp, minibatches
+from .engine import Adam, EarlyStopping, RProp, minibatches
+from .engine.backend import get_backend
 from .engine.layers import Parameter, xavier_uniform
 
 _ACTIVATIONS = ("sigmoid", "identity", "tanh", "relu", "elu", "selu", "leaky_relu", "swish")
@@ -267,13 +268,21 @@ class AutoRec(_ExplicitAutoencoder):
         h, dt = int(self.n_components), self.dtype_
         N = S.nnz
 
-        W = Parameter("W", xavier_uniform(rng, n_in, h, dt))
-        b = Parameter("b", np.zeros(h, dtype=dt), decay=False)
-        V = Parameter("V", xavier_uniform(rng, n_in, h, dt))
-        c = Parameter("c", np.full(n_in, self.rating_mean_, dtype=dt), decay=False)
+        be = get_backend(device, n_threads)
+        on_gpu = be.name == "cuda"
+        dev = be.asarray if on_gpu else (lambda a: a)  # GPU: train on device copies, return host arrays
+        W = Parameter("W", dev(xavier_uniform(rng, n_in, h, dt)))
+        b = Parameter("b", dev(np.zeros(h, dtype=dt)), decay=False)
+        V = Parameter("V", dev(xavier_uniform(rng, n_in, h, dt)))
+        c = Parameter("c", dev(np.full(n_in, self.rating_mean_, dtype=dt)), decay=False)
         params = [W, b, V, c]
-        self.W_, self.b_, self.V_, self.c_ = W.value, b.value, V.value, c.value  # live views
-        be = CpuBackend(n_threads)
+        xp = be.xp
+
+        def publish():  # the fitted attributes: live views on the CPU, host copies of the GPU's
+            self.W_, self.b_, self.V_, self.c_ = (be.to_host(p.value) for p in params) if on_gpu else (
+                p.value for p in params)
+
+        publish()
         lr = self.learning_rate if self.learning_rate is not None else _LEARNING_RATES[self.optimizer]
         full_batch = self.optimizer == "rprop"
         decay = float(self.l2) / N  # ∂/∂W of l2/(2N)·‖W‖²
@@ -326,11 +335,13 @@ class AutoRec(_ExplicitAutoencoder):
                 if diverged or guard.interrupted:
                     break
                 self.n_iter_ = epoch + 1
-                penalty = 0.5 * decay * (float(np.vdot(W.value, W.value)) + float(np.vdot(V.value, V.value)))
+                penalty = 0.5 * decay * (float(xp.vdot(W.value, W.value)) + float(xp.vdot(V.value, V.value)))
                 self.loss_curve_.append(sse / N + penalty)
                 metrics = {"loss": self.loss_curve_[-1]}
                 stop = False
                 if stopper is not None:
+                    if on_gpu:
+                        publish()  # validation predicts on the host from copies of this epoch's weights
                     err = self._predict_entries(S_hist, T_val).astype(np.float64) - T_val.data
                     rmse = float(np.sqrt(np.mean(err * err)))
                     self.validation_scores_.append(rmse)
@@ -345,6 +356,8 @@ class AutoRec(_ExplicitAutoencoder):
         if stopper is not None and stopper.best_epoch >= 0:
             stopper.restore()
             self.best_epoch_ = stopper.best_epoch
+        if on_gpu:
+            publish()
         if diverged:
             self._warn_or_raise_divergence(stopper, epoch, "lower learning_rate (or raise l2)")
         if guard.interrupted:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import InterruptGuard, Progress
@@ -25,6 +26,7 @@ from ._explicit import _ExplicitAutoencoder, check_weights
 from ._threads import blas_threads
 from ._validation import check_scalar
 from .engine import SGD, Adam, CpuBackend, EarlyStopping, minibatches
+from .engine.backend import get_backend
 from .engine.layers import Parameter, xavier_uniform
 
 _ALIASES = {"lrelu": "leaky_relu", "none": "identity"}
@@ -215,27 +217,35 @@ class DeepAutoencoder(_ExplicitAutoencoder):
 
     # ---- the network ------------------------------------------------------------------------------
 
-    def _build(self, dims, n_items, rng):
-        """Parameters (xavier-uniform weights as NVIDIA's code, zero biases) and the live views."""
+    def _build(self, dims, n_items, rng, dev=lambda a: a):
+        """Parameters (xavier-uniform weights as NVIDIA's code, zero biases) and the live views.
+        ``dev`` moves each initial value to the training device (identity on the CPU)."""
         dt, L = self.dtype_, len(dims)
         enc = [n_items] + dims
-        self._enc_W = [Parameter(f"enc{k}.W", xavier_uniform(rng, enc[k], enc[k + 1], dt)) for k in range(L)]
-        self._enc_b = [Parameter(f"enc{k}.b", np.zeros(enc[k + 1], dtype=dt), decay=False) for k in range(L)]
+        self._enc_W = [Parameter(f"enc{k}.W", dev(xavier_uniform(rng, enc[k], enc[k + 1], dt))) for k in range(L)]
+        self._enc_b = [Parameter(f"enc{k}.b", dev(np.zeros(enc[k + 1], dtype=dt)), decay=False) for k in range(L)]
         rev = enc[::-1]
-        self._dec_W = [None if self.constrained else Parameter(f"dec{j}.W", xavier_uniform(rng, rev[j], rev[j + 1], dt))
-                       for j in range(L - 1)]
-        self._dec_b = [Parameter(f"dec{j}.b", np.zeros(rev[j + 1], dtype=dt), decay=False) for j in range(L - 1)]
-        self._V = None if self.constrained else Parameter("out.V", xavier_uniform(rng, dims[0], n_items, dt).T.copy())
+        self._dec_W = [None if self.constrained else
+                       Parameter(f"dec{j}.W", dev(xavier_uniform(rng, rev[j], rev[j + 1], dt))) for j in range(L - 1)]
+        self._dec_b = [Parameter(f"dec{j}.b", dev(np.zeros(rev[j + 1], dtype=dt)), decay=False) for j in range(L - 1)]
+        self._V = None if self.constrained else Parameter("out.V",
+                                                          dev(xavier_uniform(rng, dims[0], n_items, dt).T.copy()))
         scale = _UNBOUNDED.get(self._out_act)
         c0 = self.rating_mean_ / scale if scale else 0.0
-        self._c = Parameter("out.c", np.full(n_items, c0, dtype=dt), decay=False)
+        self._c = Parameter("out.c", dev(np.full(n_items, c0, dtype=dt)), decay=False)
         params = [p for pair in zip(self._enc_W, self._enc_b) for p in pair]
         params += [p for p in self._dec_W if p is not None] + self._dec_b
         params += [p for p in (self._V, self._c) if p is not None]
-        self._set_views([p.value for p in self._enc_W], [p.value for p in self._enc_b],
-                        [None if p is None else p.value for p in self._dec_W], [p.value for p in self._dec_b],
-                        None if self._V is None else self._V.value, self._c.value)
+        self._publish()
         return params
+
+    def _publish(self, to_host=None):
+        """Point the fitted attributes at the parameters: live views, or host copies (``to_host``)
+        of parameters that live on the GPU."""
+        f = to_host or (lambda a: a)
+        self._set_views([f(p.value) for p in self._enc_W], [f(p.value) for p in self._enc_b],
+                        [None if p is None else f(p.value) for p in self._dec_W], [f(p.value) for p in self._dec_b],
+                        None if self._V is None else f(self._V.value), f(self._c.value))
 
     def _set_views(self, enc_W, enc_b, dec_W, dec_b, V, c):
         L = len(enc_W)
@@ -248,7 +258,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
     def _forward(self, be, X, *, train=False, seed=0, step=0):
         """Up to the output layer's input H. X: CSR batch (sparse encoder) or dense (GEMM)."""
         act, Ws, bs = self._act, self.encoder_coefs_, self.encoder_intercepts_
-        if isinstance(X, np.ndarray):
+        if not sp.issparse(X):  # dense re-feeding input (NumPy or CuPy)
             Z = X @ Ws[0]
             Z += bs[0]
         else:
@@ -270,7 +280,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
             h = be.activation_forward(act, Z)
             dec_h.append(h)
         cache = dict(X=X, zs=zs, hs=hs, rate=rate, seed=seed, step=step, dec_in=dec_in, dec_z=dec_z, dec_h=dec_h)
-        return np.ascontiguousarray(h), cache
+        return be.xp.ascontiguousarray(h), cache
 
     def _backward(self, be, dH, cache):
         """Gradients from dL/dH (H = the output layer's input), added into the parameters' grads."""
@@ -286,14 +296,14 @@ class DeepAutoencoder(_ExplicitAutoencoder):
             self._dec_b[j].grad += dZ.sum(axis=0)
             dh = dZ @ self.decoder_coefs_[j].T
         if cache["rate"]:
-            dh = be.dropout(np.ascontiguousarray(dh), cache["rate"], seed=cache["seed"], step=cache["step"])
+            dh = be.dropout(be.xp.ascontiguousarray(dh), cache["rate"], seed=cache["seed"], step=cache["step"])
         for k in range(L - 1, -1, -1):
-            dZ = be.activation_backward(act, cache["zs"][k], cache["hs"][k], np.ascontiguousarray(dh))
+            dZ = be.activation_backward(act, cache["zs"][k], cache["hs"][k], be.xp.ascontiguousarray(dh))
             self._enc_b[k].grad += dZ.sum(axis=0)
             if k > 0:
                 self._enc_W[k].grad += cache["hs"][k - 1].T @ dZ
                 dh = dZ @ self.encoder_coefs_[k].T
-            elif isinstance(cache["X"], np.ndarray):
+            elif not sp.issparse(cache["X"]):
                 self._enc_W[0].grad += cache["X"].T @ dZ  # dense input: dW = Xᵀ·dZ, a GEMM
             else:
                 items, dW, _ = be.sparse_encoder_backward(cache["X"], dZ)  # rows of the batch's items only
@@ -364,8 +374,9 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         self.n_threads_, self.device_ = n_threads, device
         X_tr, val = self._validation_split(X, X_val, y_val, rng)
         self._fit_rating_stats(X_tr)
-        params = self._build(dims, X.shape[1], rng)
-        be = CpuBackend(n_threads)
+        be = get_backend(device, n_threads)
+        on_gpu = be.name == "cuda"  # GPU: train on device copies; fitted attributes are host copies
+        params = self._build(dims, X.shape[1], rng, be.asarray if on_gpu else (lambda a: a))
         if self.optimizer == "sgd":
             opt = SGD(be, params, lr=self._learning_rate(0), momentum=float(self.momentum), weight_decay=float(self.l2))
         else:
@@ -420,7 +431,11 @@ class DeepAutoencoder(_ExplicitAutoencoder):
                 stop = False
                 if stopper is not None:
                     S_hist, T_val = val
+                    if on_gpu:
+                        self._publish(be.to_host)  # validation predicts on the host from this epoch's copies
                     err = self._predict_entries(S_hist, T_val).astype(np.float64) - T_val.data
+                    if on_gpu:
+                        self._publish()
                     rmse = float(np.sqrt(np.mean(err * err)))
                     self.validation_scores_.append(rmse)
                     metrics["val_rmse"] = rmse
@@ -433,6 +448,8 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         if stopper is not None and stopper.best_epoch >= 0:
             stopper.restore()
             self.best_epoch_ = stopper.best_epoch
+        if on_gpu:
+            self._publish(be.to_host)
         if diverged:
             self._warn_or_raise_divergence(stopper, epoch, "lower learning_rate (dense re-feeding and deep SELU "
                                            "stacks are sensitive to it) or use optimizer='adam'")

@@ -119,6 +119,10 @@ class EASE(RecommenderBase):
         n = X.shape[1]
         self._memory_check(n, self.dtype_)
         bar = Progress(4, self.verbose, "EASE", unit="step")
+        if device == "cuda":
+            self.B_ = self._fit_cuda(X, n, bar)
+            bar.close()
+            return self
         # Gram matrix XᵀX from the nonzeros (native, Σ_u n_u² work). G is symmetric, so its
         # transpose — a Fortran-ordered view — is the same matrix for BLAS/LAPACK, without a copy.
         G = kernels.sparse_gram(X, n_threads=n_threads).T
@@ -148,8 +152,44 @@ class EASE(RecommenderBase):
         bar.close()
         return self
 
+    def _fit_cuda(self, X, n, bar):
+        """B on the GPU: the Gram kernel, then cuSOLVER's Cholesky (through CuPy) and triangular
+        solves: G = LLᵀ, L⁻¹ by solving LY = I, P = G⁻¹ = L⁻ᵀL⁻¹ (a GEMM). Returns B on the host."""
+        from .engine.backend import get_backend
+
+        be = get_backend("cuda", self.n_threads_)
+        cp = be.xp
+        from cupyx.scipy.linalg import solve_triangular
+
+        G = be.sparse_gram(X)
+        bar.update(step="Gram XᵀX")
+        G.ravel()[:: n + 1] += self.dtype_.type(self.l2)
+        L = cp.linalg.cholesky(G)
+        del G
+        if not bool(cp.isfinite(L).all()):
+            raise np.linalg.LinAlgError("EASE: Cholesky factorisation of XᵀX + l2·I failed on the GPU; increase l2")
+        bar.update(step="Cholesky")
+        Linv = solve_triangular(L, cp.eye(n, dtype=self.dtype_), lower=True, overwrite_b=True)
+        del L
+        P = be.matmul(Linv.T, Linv)
+        del Linv
+        bar.update(step="inverse")
+        d = P.diagonal().copy()
+        P /= -d[cp.newaxis, :]
+        P.ravel()[:: n + 1] = 0
+        if self.positive:
+            cp.maximum(P, 0, out=P)
+        B = be.to_host(P)
+        bar.update(step="B")
+        return B
+
     def _score_batch(self, X):
         return np.asarray(X @ self.B_)
+
+    def _device_scorer(self, be):
+        """X·B on the GPU for recommend: the sparse encoder kernel computes exactly X·B (nnz·n work)."""
+        B = be.asarray(self.B_)
+        return lambda X: be.sparse_encoder_forward(X, B)
 
     def _get_fitted_state(self):
         check_is_fitted(self)

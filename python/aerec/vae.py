@@ -24,6 +24,7 @@ from ._base import InterruptGuard, Progress, RecommenderBase, to_csr
 from ._threads import blas_threads
 from ._validation import check_scalar
 from .engine import Adam, CpuBackend, EarlyStopping, minibatches
+from .engine.backend import backend_for, get_backend
 from .engine.layers import Parameter, xavier_uniform
 
 
@@ -251,8 +252,10 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
             X, X_val, y_val = split_users(X, float(self.validation_fraction), rng)
         if X.nnz == 0:
             raise ValueError("X has no interactions to learn from")
-        be = CpuBackend(n_threads)
+        be = get_backend(device, n_threads)
         coefs, intercepts = self._init_params(X.shape[1], rng)
+        if be.name == "cuda":  # train on the device; the fitted attributes go back to the host below
+            coefs, intercepts = [be.asarray(W) for W in coefs], [be.asarray(b) for b in intercepts]
         params = []
         for W, b in zip(coefs, intercepts):
             params += [Parameter("W", W, decay=True), Parameter("b", b, decay=False)]
@@ -304,6 +307,9 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         if stopper is not None and stopper.best_epoch >= 0:
             stopper.restore()
             self.best_epoch_ = stopper.best_epoch
+        if be.name == "cuda":  # fitted attributes are host NumPy arrays, whatever trained them
+            self.coefs_ = [be.to_host(p.value) for p in params[0::2]]
+            self.intercepts_ = [be.to_host(p.value) for p in params[1::2]]
         if diverged:
             if stopper is None or stopper.best_epoch < 0:
                 raise FloatingPointError(f"{type(self).__name__}: the training loss became NaN/inf in epoch "
@@ -335,17 +341,29 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
 
     def _topk(self, scores, X):
         from . import kernels
+        from .engine.backend import array_namespace
 
+        if array_namespace(scores) is not np:  # validation during a fit on the GPU
+            be = backend_for([scores])
+            return be.to_host(be.topk(scores, self._score_k, exclude=X)[0])
         return kernels.topk(np.ascontiguousarray(scores), self._score_k, exclude=X, n_threads=self.n_threads_)[0]
 
     # ---- inference ------------------------------------------------------------------------------
 
     def _score_batch(self, X):
-        be = CpuBackend(self.n_threads_)
-        enc = self._encode(be, X, self.coefs_, self.intercepts_, train=False)
+        # On the device that holds the weights: the host after fit, the GPU during a GPU fit.
+        return self._scores_on(backend_for(self.coefs_, self.n_threads_), X, self.coefs_, self.intercepts_)
+
+    def _scores_on(self, be, X, coefs, intercepts):
+        enc = self._encode(be, X, coefs, intercepts, train=False)
         z = enc[0] if self._variational else enc
-        H = self._decode_hidden(be, z, self.coefs_, self.intercepts_)
-        return self._logits(be, H, self.coefs_, self.intercepts_)
+        H = self._decode_hidden(be, z, coefs, intercepts)
+        return self._logits(be, H, coefs, intercepts)
+
+    def _device_scorer(self, be):
+        """Scores of a CSR batch on ``be``'s device, the weights uploaded once (GPU recommend)."""
+        coefs, intercepts = [be.asarray(W) for W in self.coefs_], [be.asarray(b) for b in self.intercepts_]
+        return lambda X: self._scores_on(be, X, coefs, intercepts)
 
     def transform(self, X):
         """Codes of each row: the posterior mean (Mult-VAE) or the bottleneck (Mult-DAE)."""

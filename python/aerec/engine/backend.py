@@ -1,8 +1,9 @@
 """Backends: where the kernels run and which array namespace holds the data.
 
 ``CpuBackend`` binds the validated CPU kernels (``aerec.kernels``) to a resolved thread count and
-uses NumPy (and its BLAS) for dense products. A CUDA backend provides the same methods over CuPy
-arrays; layers and optimisers only ever call ``backend.<kernel>(...)`` and ``backend.xp``.
+uses NumPy (and its BLAS) for dense products. ``CudaBackend`` (``engine/cuda.py``) provides the
+same methods over CuPy arrays; layers and optimisers only ever call ``backend.<kernel>(...)`` and
+``backend.xp``.
 """
 
 from __future__ import annotations
@@ -93,23 +94,48 @@ class CpuBackend:
 
 
 def resolve_device(device) -> str:
-    """'auto' → 'cuda' when a CUDA training backend is usable, else 'cpu'; 'cuda' must be usable."""
+    """'auto' → 'cuda' when the CUDA backend is usable (the module was built, CuPy imports and a
+    device is visible), else 'cpu'; 'cuda' must be usable and raises a ValueError naming what is
+    missing otherwise."""
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
     if device == "cpu":
         return "cpu"
-    if device == "cuda":
-        if _native.cuda_module is None:
+    if _native.cuda_module is None:  # the common case, decided without importing anything
+        if device == "cuda":
             raise ValueError("device='cuda' was requested but aerec was built without CUDA "
                              "(rebuild with AEREC_CUDA=1 pip install .)")
-        if not _native.HAS_CUDA:
-            raise ValueError("device='cuda' was requested but no CUDA device is visible")
-        raise ValueError("device='cuda': the CUDA training backend is not available in this version yet; "
-                         "use device='cpu'")
-    return "cpu"  # 'auto': the CUDA training backend is not available yet
+        return "cpu"
+    from .cuda import cuda_status
+
+    usable, reason = cuda_status()
+    if device == "cuda" and not usable:
+        raise ValueError(f"device='cuda' was requested but {reason}")
+    return "cuda" if usable else "cpu"
 
 
 def get_backend(device="auto", n_threads=None):
-    """The backend for a resolved device."""
-    resolved = resolve_device(device)
+    """The backend for ``device`` ('auto', 'cpu' or 'cuda', resolved by ``resolve_device``)."""
+    if resolve_device(device) == "cuda":
+        from .cuda import CudaBackend
+
+        return CudaBackend(n_threads)
+    return CpuBackend(n_threads)
+
+
+def array_namespace(a):
+    """The array module of ``a``: CuPy for a CuPy array (recognised without importing CuPy), else NumPy."""
+    if type(a).__module__.split(".")[0] == "cupy":
+        import cupy
+
+        return cupy
+    return np
+
+
+def backend_for(arrays, n_threads=None):
+    """The backend that holds ``arrays`` (fitted weights): CUDA when they are CuPy arrays."""
+    if arrays and array_namespace(arrays[0]) is not np:
+        from .cuda import CudaBackend
+
+        return CudaBackend(n_threads)
     return CpuBackend(n_threads)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .backend import array_namespace
+
 
 class Parameter:
     """A trainable array, its gradient, and whether L2/weight decay applies to it.
@@ -21,7 +23,7 @@ class Parameter:
 
     def __init__(self, name, value, decay=True):
         self.name, self.value, self.decay = name, value, decay
-        self.grad = np.zeros_like(value)
+        self.grad = array_namespace(value).zeros_like(value)  # on the value's device
         self.rows = self.grad_rows = None
 
     def set_row_grad(self, rows, grad_rows):

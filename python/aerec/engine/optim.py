@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
+from .backend import array_namespace
 
 
 class _Optimizer:
@@ -21,7 +21,7 @@ class SGD(_Optimizer):
     def __init__(self, backend, params, *, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(backend, params)
         self.lr, self.momentum, self.nesterov, self.weight_decay = lr, momentum, nesterov, weight_decay
-        self.velocity = [np.zeros_like(p.value) if momentum else None for p in self.params]
+        self.velocity = [array_namespace(p.value).zeros_like(p.value) if momentum else None for p in self.params]
 
     def step(self):
         self.t += 1
@@ -38,8 +38,8 @@ class Adam(_Optimizer):
         super().__init__(backend, params)
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
         self.weight_decay, self.decoupled = weight_decay, decoupled
-        self.m = [np.zeros_like(p.value) for p in self.params]
-        self.v = [np.zeros_like(p.value) for p in self.params]
+        self.m = [array_namespace(p.value).zeros_like(p.value) for p in self.params]
+        self.v = [array_namespace(p.value).zeros_like(p.value) for p in self.params]
 
     def step(self):
         self.t += 1
@@ -58,8 +58,8 @@ class RProp(_Optimizer):
     def __init__(self, backend, params, *, lr=0.01, eta_minus=0.5, eta_plus=1.2, step_min=1e-6, step_max=50.0):
         super().__init__(backend, params)
         self.kw = dict(eta_minus=eta_minus, eta_plus=eta_plus, step_min=step_min, step_max=step_max)
-        self.prev = [np.zeros_like(p.value) for p in self.params]
-        self.steps = [np.full_like(p.value, lr) for p in self.params]
+        self.prev = [array_namespace(p.value).zeros_like(p.value) for p in self.params]
+        self.steps = [array_namespace(p.value).full_like(p.value, lr) for p in self.params]
 
     def step(self):
         self.t += 1
