@@ -6,6 +6,7 @@ engine and the kernels.
 from __future__ import annotations
 
 import contextlib
+import numbers
 import os
 import signal
 import sys
@@ -37,6 +38,15 @@ def check_dense_size(shape, dtype, what, alternative):
             f"(AEREC_MAX_DENSE_BYTES). {alternative}"
         )
     return n_bytes
+
+
+def check_batch_size(batch_size, name="batch_size"):
+    """A positive integer number of rows (bool, float and values below 1 are refused)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer or None, got {batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"{name} must be >= 1, got {batch_size!r}")
+    return int(batch_size)
 
 
 def to_csr(X, dtype, *, what="X", implicit=True, binarize=True):
@@ -196,9 +206,11 @@ class RecommenderBase(BaseEstimator):
     # ---- the public methods ----------------------------------------------------------------------
 
     def _batches(self, n_rows, batch_size=None):
-        step = int(batch_size or self._batch_rows)
-        for start in range(0, n_rows, step):
-            yield slice(start, min(n_rows, start + step))
+        """Row slices of ``batch_size`` rows (None: the estimator's default). Checked here, before
+        any output is allocated: a zero, negative or fractional batch size once gave an empty loop
+        over an uninitialised result."""
+        step = self._batch_rows if batch_size is None else check_batch_size(batch_size)
+        return (slice(start, min(n_rows, start + step)) for start in range(0, n_rows, step))
 
     def predict(self, X):
         """Scores (implicit) or predicted ratings (explicit) for every item, (n_rows, n_items).
@@ -233,9 +245,13 @@ class RecommenderBase(BaseEstimator):
                 raise TypeError("items must be a 1-D array of integer item indices")
             if items.size and (items.min() < 0 or items.max() >= self.n_features_in_):
                 raise ValueError(f"items must be indices in [0, {self.n_features_in_})")
+        step = self._batch_rows if batch_size is None else check_batch_size(batch_size)
+        if k > self.n_features_in_:  # lists longer than the catalogue are padding: refuse absurd sizes up-front
+            check_dense_size((X.shape[0], k), np.int64, "recommend",
+                             f"Ask for a smaller k (the model has {self.n_features_in_:,} items: longer lists are "
+                             "only padding) or recommend for fewer rows per call.")
         idx = np.empty((X.shape[0], k), dtype=np.int64)
         val = np.empty((X.shape[0], k), dtype=self.dtype_)
-        step = int(batch_size or self._batch_rows)
         batches = progress_iter(self._batches(X.shape[0], batch_size), -(-X.shape[0] // step),
                                 getattr(self, "verbose", False), f"{type(self).__name__}.recommend", "batch")
         gpu = self._gpu_scorer()

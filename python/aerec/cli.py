@@ -9,6 +9,7 @@ users' recommendations. ``aerec info`` prints the build configuration.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 
@@ -19,6 +20,24 @@ class UserError(Exception):
     """A mistake in what the user typed: printed without a traceback, exit code 2."""
 
 
+@contextlib.contextmanager
+def _user_errors(what):
+    """The library's answers to bad input (ValueError/TypeError naming the problem, MemoryError
+    giving the size, a diverging fit) become one ``aerec: error:`` line for the command line."""
+    try:
+        yield
+    except (ValueError, TypeError, MemoryError, FloatingPointError) as exc:
+        raise UserError(f"{what}: {exc}") from exc
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the same one-line ``aerec: error:`` message (exit code 2) as every other user
+    mistake, pointing at --help instead of printing the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"aerec: error: {message} (see '{self.prog} --help')\n")
+
+
 def read_records(path):
     """(users, items, ratings or None) from a delimited text file (plain/.gz/.xz/.bz2).
 
@@ -27,6 +46,7 @@ def read_records(path):
     import bz2
     import gzip
     import lzma
+    import zlib
 
     opener = open
     for suffix, fn in ((".gz", gzip.open), (".xz", lzma.open), (".bz2", bz2.open)):
@@ -39,6 +59,8 @@ def read_records(path):
         raise UserError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise UserError(f"{path} is not a UTF-8 text file of user/item records") from exc
+    except (EOFError, lzma.LZMAError, zlib.error) as exc:
+        raise UserError(f"{path}: a corrupt or truncated compressed file ({exc})") from exc
     if not lines:
         raise UserError(f"{path} holds no records")
     first = lines[0]
@@ -54,9 +76,16 @@ def read_records(path):
 
     if len(rows[0]) >= 3 and not numeric(rows[0][2]) or len(rows[0]) == 2 and not (numeric(rows[0][0]) or rows[1:]):
         rows = rows[1:]
+    if not rows:
+        raise UserError(f"{path} holds no records (only a header)")
     widths = {len(r) for r in rows}
     if min(widths) < 2:
         raise UserError(f"{path}: every line needs at least a user and an item field")
+    if len(widths) > 1:
+        n_fields = len(rows[0])
+        bad = next(i for i, r in enumerate(rows) if len(r) != n_fields)
+        raise UserError(f"{path}: record {bad + 1} has {len(rows[bad])} fields but record 1 has {n_fields}; "
+                        "every line needs the same fields")
     users = np.array([r[0].strip() for r in rows])
     items = np.array([r[1].strip() for r in rows])
     ratings = None
@@ -65,6 +94,9 @@ def read_records(path):
             ratings = np.array([float(r[2]) for r in rows])
         except ValueError as exc:
             raise UserError(f"{path}: the third field must be a numeric rating ({exc})") from exc
+        if not np.isfinite(ratings).all():
+            bad = int(np.argmax(~np.isfinite(ratings)))
+            raise UserError(f"{path}: record {bad + 1} has a non-finite rating ({ratings[bad]})")
     # integer ids stay integers (sorted numerically); anything else stays a string id
     users = users.astype(np.int64) if all(v.lstrip("-").isdigit() for v in users) else users
     items = items.astype(np.int64) if all(v.lstrip("-").isdigit() for v in items) else items
@@ -133,14 +165,18 @@ def cmd_demo(args):
 
     X, what = _load_data(args.data, args.seed)
     rng = np.random.RandomState(args.seed)
-    train, fold_in, target = split_users(X, args.heldout, rng)
+    if not 0 < args.heldout < 1:
+        raise UserError(f"--heldout must be a fraction in (0, 1), got {args.heldout}")
+    with _user_errors("--heldout"):
+        train, fold_in, target = split_users(X, args.heldout, rng)
     print(f"data: {what}: {X.shape[0]:,} users × {X.shape[1]:,} items, {X.nnz:,} interactions")
     print(f"held out {fold_in.shape[0]:,} users (80 % fold-in → 20 % target); training on {train.shape[0]:,}\n")
     rows = []
     fitted = {}
     for name, model in _models(not args.full).items():
         t = time.perf_counter()
-        model.fit(train)
+        with _user_errors(f"{name} fit"):
+            model.fit(train)
         fit_s = time.perf_counter() - t
         idx, _ = model.recommend(fold_in, k=100)
         m = evaluate_rankings(idx, target, ks=(20, 50, 100))
@@ -203,19 +239,22 @@ def cmd_fit(args):
         if ratings is None:
             raise UserError(f"{type(model).__name__} learns from ratings: the data needs a rating column")
         mapper = IdMapper(rating_col="r", duplicates="last")
-        X = mapper.fit_transform({"user": users, "item": items, "r": ratings})
+        with _user_errors(str(args.data)):
+            X = mapper.fit_transform({"user": users, "item": items, "r": ratings})
     else:
-        X, mapper = _implicit_matrix(users, items, ratings, args.threshold)
+        with _user_errors(str(args.data)):
+            X, mapper = _implicit_matrix(users, items, ratings, args.threshold)
     if args.verbose:
         model.set_params(verbose=True) if "verbose" in model.get_params() else None
     t = time.perf_counter()
-    try:
+    with _user_errors("fit failed"):
         model.fit(X)
-    except (ValueError, TypeError) as exc:
-        raise UserError(f"fit failed: {exc}") from exc
     from .persistence import save
 
-    save(model, args.out, extra={"user_ids": mapper.user_ids_, "item_ids": mapper.item_ids_})
+    try:
+        save(model, args.out, extra={"user_ids": mapper.user_ids_, "item_ids": mapper.item_ids_})
+    except OSError as exc:
+        raise UserError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
     print(f"fitted {type(model).__name__} on {what}: {X.shape[0]:,} users × {X.shape[1]:,} items, "
           f"{X.nnz:,} entries in {time.perf_counter() - t:.1f} s → {args.out}")
     return 0
@@ -250,17 +289,21 @@ def cmd_recommend(args):
         if ratings is None:
             raise UserError("this model predicts from ratings: the history needs a rating column")
         data["r"] = ratings
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, _user_errors(str(args.history)):
         warnings.simplefilter("always")
         X, user_ids = mapper.transform(data)
     for w in caught:
         print(f"aerec: warning: {w.message}", file=sys.stderr)
-    try:
-        idx, scores = model.recommend(X, k=args.k, exclude_seen=not args.include_seen)
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
+    if args.k < 1:
+        raise UserError(f"--k must be a positive integer, got {args.k}")
+    k = min(args.k, item_ids.size)  # a longer list would only be padding, which is not printed
+    with _user_errors("recommend"):
+        idx, scores = model.recommend(X, k=k, exclude_seen=not args.include_seen)
     names = mapper.item_ids(idx)
-    out = open(args.out, "w") if args.out else sys.stdout
+    try:
+        out = open(args.out, "w") if args.out else sys.stdout
+    except OSError as exc:
+        raise UserError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
     try:
         if args.format == "json":
             payload = {str(u): [{"item": (n.item() if hasattr(n, "item") else n), "score": float(s)}
@@ -287,7 +330,8 @@ def cmd_evaluate(args):
     if args.protocol != "i1":
         raise UserError("only --protocol i1 (strong generalisation, PROTOCOLS.md) is available from the command line")
     users, items, ratings, what = _load_records(args.data, args.seed)
-    split = strong_generalization_split(users, items, ratings, n_heldout_users=args.heldout)
+    with _user_errors(f"{args.data} (I1 split, --heldout {args.heldout})"):
+        split = strong_generalization_split(users, items, ratings, n_heldout_users=args.heldout)
     print(f"data: {what}; I1 split: {split.train.shape[0]:,} training users, {args.heldout} validation and "
           f"{args.heldout} test users, {split.train.shape[1]:,} items")
     rows, curves = [], {}
@@ -295,10 +339,11 @@ def cmd_evaluate(args):
         params = {"n_epochs": args.epochs} if name.lower() in ("multvae", "multdae") else {}
         model = _estimator(name.strip(), params)
         t = time.perf_counter()
-        if "n_epochs" in params:
-            model.fit(split.train, X_val=split.val_fold_in, y_val=split.val_target)
-        else:
-            model.fit(split.train)
+        with _user_errors(f"{type(model).__name__} fit"):
+            if "n_epochs" in params:
+                model.fit(split.train, X_val=split.val_fold_in, y_val=split.val_target)
+            else:
+                model.fit(split.train)
         fit_s = time.perf_counter() - t
         idx, _ = model.recommend(split.test_fold_in, k=100)
         m = evaluate_rankings(idx, split.test_target, ks=(10, 20, 50, 100))
@@ -376,7 +421,7 @@ def cmd_info(args):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="aerec", description="Autoencoder collaborative filtering with native kernels.")
+    p = _Parser(prog="aerec", description="Autoencoder collaborative filtering with native kernels.")
     sub = p.add_subparsers(dest="command")
     demo = sub.add_parser("demo", help="the main job (default): fit and evaluate the models on held-out users")
     for q in (p, demo):

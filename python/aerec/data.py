@@ -15,9 +15,12 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
+from ._validation import check_float_dtype
+
 __all__ = ["IdMapper"]
 
 _DUPLICATES = ("error", "last", "first", "sum", "mean")
+_UNKNOWN = ("error", "ignore")
 
 
 def _columns(data, user_col, item_col, rating_col, require_ratings=True):
@@ -48,7 +51,9 @@ def _columns(data, user_col, item_col, rating_col, require_ratings=True):
             raise ValueError("ratings contain NaN or infinite values")
     for c, name in zip(cols[:2], ("user", "item")):
         if c.dtype.kind == "f" and not np.isfinite(c).all():
-            raise ValueError(f"{name} ids contain NaN")
+            raise ValueError(f"{name} ids contain NaN or infinite values")
+        if c.dtype.kind in "cb":
+            raise TypeError(f"{name} ids must be integers or strings, got dtype {c.dtype}")
     return cols[0], cols[1], ratings
 
 
@@ -121,7 +126,15 @@ class IdMapper:
         self.user_col, self.item_col, self.rating_col = user_col, item_col, rating_col
         self.duplicates, self.unknown, self.dtype = duplicates, unknown, dtype
 
+    def _check_params(self):
+        if self.duplicates not in _DUPLICATES:
+            raise ValueError(f"duplicates must be one of {_DUPLICATES}, got {self.duplicates!r}")
+        if self.unknown not in _UNKNOWN:
+            raise ValueError(f"unknown must be one of {_UNKNOWN}, got {self.unknown!r}")
+        check_float_dtype(self.dtype)
+
     def fit(self, data):
+        self._check_params()
         users, items, _ = _columns(data, self.user_col, self.item_col, self.rating_col)
         if users.size == 0:
             raise ValueError("no records to learn ids from")
@@ -141,6 +154,7 @@ class IdMapper:
     def _check_fitted(self):
         if not hasattr(self, "item_ids_"):
             raise ValueError("this IdMapper is not fitted yet: call fit or fit_transform first")
+        self._check_params()
 
     def _item_columns(self, items):
         cols = np.searchsorted(self.item_ids_, items)
@@ -193,6 +207,8 @@ class IdMapper:
         """Item indices (e.g. from ``recommend``) → the original item ids; padding (−1) → None."""
         self._check_fitted()
         indices = np.asarray(indices)
+        if indices.dtype.kind not in "iu":
+            raise TypeError(f"indices must be integer item indices, got dtype {indices.dtype}")
         if indices.size and (indices.max() >= self.item_ids_.size or indices.min() < -1):
             raise ValueError(f"item indices must be in [-1, {self.item_ids_.size})")
         out = np.empty(indices.shape, dtype=object)

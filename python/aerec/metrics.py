@@ -65,9 +65,18 @@ _SCORE_BATCH_ROWS = 1000
 # ---- rating metrics --------------------------------------------------------------------------------
 
 
+def _real_array(x, name):
+    """``x`` as a float64 array; only integer and real floating-point values are accepted (bool,
+    complex, object and string arrays are refused instead of being cast)."""
+    a = np.asarray(x)
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers (integer or float), got dtype {a.dtype}")
+    return a.astype(np.float64, copy=False)
+
+
 def _check_pair(y_true, y_pred):
-    a = np.asarray(y_true, dtype=np.float64)
-    b = np.asarray(y_pred, dtype=np.float64)
+    a = _real_array(y_true, "y_true")
+    b = _real_array(y_pred, "y_pred")
     if a.ndim != 1 or b.ndim != 1:
         raise ValueError(f"y_true and y_pred must be 1-D, got shapes {a.shape} and {b.shape}")
     if a.shape[0] != b.shape[0]:
@@ -131,6 +140,8 @@ def _relevant(y_true):
         a = np.asarray(y_true)
         if a.ndim != 2:
             raise ValueError(f"y_true must be a 2-D (n_users, n_items) matrix, got shape {a.shape}")
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"y_true must hold numbers, got dtype {a.dtype}")
         Y = sp.csr_array(a)
     if Y.ndim != 2:
         raise ValueError(f"y_true must be 2-D, got shape {Y.shape}")
@@ -348,6 +359,8 @@ def coverage(recommended, n_items, k=None) -> float:
         raise TypeError(f"recommended must be an integer array of item ids, got dtype {rec.dtype}")
     if k is not None:
         rec = rec[:, :_check_k(k)]
+    if rec.size and rec.min() < -1:
+        raise ValueError(f"recommended contains item id {int(rec.min())}, outside [0, {n_items}) (-1 = padding)")
     ids = rec[rec >= 0].astype(np.int64, copy=False)
     if ids.size and ids.max() >= n_items:
         raise ValueError(f"recommended contains item id {int(ids.max())}, outside [0, {n_items})")
@@ -374,7 +387,11 @@ def evaluate_rankings(recommended, y_true, ks=(20, 50, 100)) -> dict:
         population std as the Mult-VAE reference computes it); and ``"n_users"``, the number of users
         averaged over. With no such user every mean and standard error is ``NaN``.
     """
-    ks = [ks] if isinstance(ks, numbers.Integral) else list(ks)
+    if isinstance(ks, numbers.Integral):
+        ks = [ks]
+    elif isinstance(ks, (str, bytes)) or not hasattr(ks, "__iter__"):
+        raise TypeError(f"ks must be an integer or an iterable of integers, got {ks!r}")
+    ks = list(ks)
     ks = [_check_k(k, "ks") for k in ks]
     if not ks:
         raise ValueError("ks is empty")
@@ -405,7 +422,8 @@ def scores_to_recommendations(score_fn, X_history, k, batch_size=1000, exclude_s
         ``score_fn(X_batch) -> scores``: given a CSR batch of history rows ``(b, n_items)``, returns dense
         scores ``(b, n_items)`` (e.g. ``estimator.predict``). Only one batch of scores exists at a time.
     X_history : sparse matrix or ndarray of shape (n_users, n_items)
-        The users' histories (fold-in input); converted to CSR.
+        The users' histories (fold-in input), real and finite; converted to CSR (duplicate entries
+        of a non-canonical sparse matrix are summed, as SciPy does).
     k : int
         Number of items per user.
     batch_size : int, default=1000
@@ -429,9 +447,21 @@ def scores_to_recommendations(score_fn, X_history, k, batch_size=1000, exclude_s
         raise TypeError(f"score_fn must be callable, got {type(score_fn).__name__}")
     k = _check_k(k)
     batch_size = int(check_scalar(batch_size, "batch_size", kind=numbers.Integral, low=1))
-    X = sp.csr_array(X_history) if sp.issparse(X_history) else sp.csr_array(np.asarray(X_history))
+    if sp.issparse(X_history):
+        # SciPy trusts the index arrays: a broken indptr here corrupted memory and crashed later
+        check_sparse_structure(X_history, "X_history")
+        X = sp.csr_array(X_history)
+    else:
+        a = np.asarray(X_history)
+        if a.ndim != 2:
+            raise ValueError(f"X_history must be 2-D, got shape {a.shape}")
+        X = sp.csr_array(a) if a.dtype.kind in "biuf" else None
+    if X is None or X.dtype.kind not in "biuf":
+        raise TypeError(f"X_history must hold real numbers, got dtype {np.asarray(X_history).dtype if X is None else X.dtype}")
     if X.ndim != 2:
         raise ValueError(f"X_history must be 2-D, got shape {X.shape}")
+    if X.dtype.kind == "f" and X.nnz and not np.isfinite(X.data).all():
+        raise ValueError("X_history contains NaN or infinite values")
     if not X.has_canonical_format:
         X = X.copy()
         X.sum_duplicates()
@@ -449,6 +479,8 @@ def scores_to_recommendations(score_fn, X_history, k, batch_size=1000, exclude_s
         if scores.shape != (stop - start, n_items):
             raise ValueError(f"score_fn returned shape {scores.shape} for a batch of {stop - start} rows; expected "
                              f"{(stop - start, n_items)}")
+        if scores.dtype.kind not in "biuf":
+            raise TypeError(f"score_fn must return real scores (integer or float), got dtype {scores.dtype}")
         if scores.dtype not in (np.float32, np.float64):
             scores = scores.astype(np.float64)
         scores = np.ascontiguousarray(scores)

@@ -48,7 +48,11 @@ def _to_csr(X, name="X"):
         a = np.asarray(X)
         if a.ndim != 2:
             raise ValueError(f"{name} must be 2-D (n_users, n_items), got shape {a.shape}")
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
         A = sp.csr_array(a)
+    if A.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {A.dtype}")
     if A.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_users, n_items), got shape {A.shape}")
     copied = False
@@ -101,13 +105,23 @@ def random_rating_split(X, test_size=0.1, random_state=0) -> RatingSplit:
     -------
     RatingSplit
         ``(train, test)``: disjoint canonical CSR arrays of ``X``'s shape and dtype whose sum is ``X``.
+
+    Notes
+    -----
+    Input rules: values must be real and finite (bool is read as 0/1; complex, object and string
+    arrays raise ``TypeError``); duplicate entries of a non-canonical sparse matrix are summed first,
+    as SciPy does; an empty matrix gives two empty parts.
     """
+    return _split_ratings(X, test_size, random_state, "test_size")
+
+
+def _split_ratings(X, test_size, random_state, _size_name):
     A = _to_csr(X)
     nnz = A.nnz
     if isinstance(test_size, numbers.Integral) and not isinstance(test_size, bool):
-        n_test = int(check_scalar(test_size, "test_size", kind=numbers.Integral, low=0, high=nnz))
+        n_test = int(check_scalar(test_size, _size_name, kind=numbers.Integral, low=0, high=nnz))
     else:
-        check_scalar(test_size, "test_size", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+        check_scalar(test_size, _size_name, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
         n_test = int(math.ceil(float(test_size) * nnz))
     perm = _rng(random_state).permutation(nnz)
     test_mask = np.zeros(nnz, dtype=bool)
@@ -134,7 +148,7 @@ def holdout_ratings(X, fraction, random_state=0) -> RatingSplit:
     RatingSplit
         ``(train, test)`` where ``test`` is the held-out (validation) part.
     """
-    return random_rating_split(X, test_size=fraction, random_state=random_state)
+    return _split_ratings(X, fraction, random_state, "fraction")
 
 
 # ---- I1: strong generalisation (Mult-VAE preprocessing) ------------------------------------------
@@ -273,17 +287,30 @@ def strong_generalization_split(users, items, ratings=None, *, n_heldout_users, 
     items = np.asarray(items)
     if users.ndim != 1 or items.ndim != 1 or users.shape != items.shape:
         raise ValueError(f"users and items must be 1-D of the same length, got shapes {users.shape} and {items.shape}")
+    for ids, what in ((users, "users"), (items, "items")):
+        if ids.dtype.kind == "c":
+            raise TypeError(f"{what} must be integer or string ids, got dtype {ids.dtype}")
+        if ids.dtype.kind == "f" and not np.isfinite(ids).all():
+            raise ValueError(f"{what} contains NaN or infinite ids")
+        if ids.dtype.kind == "O":
+            try:
+                np.unique(ids)
+            except TypeError as exc:
+                raise TypeError(f"{what} must be ids of one sortable kind (all integers or all strings): {exc}") from None
     n_heldout_users = int(check_scalar(n_heldout_users, "n_heldout_users", kind=numbers.Integral, low=0))
     min_user_count = int(check_scalar(min_user_count, "min_user_count", kind=numbers.Integral, low=0))
     min_item_count = int(check_scalar(min_item_count, "min_item_count", kind=numbers.Integral, low=0))
     test_prop = float(check_scalar(test_prop, "test_prop", low=0.0, high=1.0))
     seed = int(check_scalar(seed, "seed", kind=numbers.Integral, low=0, high=2**32 - 1))
     if ratings is not None:
-        ratings = np.asarray(ratings, dtype=np.float64)
+        ratings = np.asarray(ratings)
+        if ratings.dtype.kind not in "iuf":
+            raise TypeError(f"ratings must be real numbers, got dtype {ratings.dtype}")
+        ratings = ratings.astype(np.float64, copy=False)
         if ratings.shape != users.shape:
             raise ValueError(f"ratings has shape {ratings.shape}, expected {users.shape}")
-        if np.isnan(ratings).any():
-            raise ValueError("ratings contains NaN")
+        if not np.isfinite(ratings).all():
+            raise ValueError("ratings contains NaN or infinite values")
         threshold = float(check_scalar(threshold, "threshold"))
         keep = ratings > threshold
         users, items = users[keep], items[keep]

@@ -25,6 +25,14 @@ class ModelFileError(ValueError):
     """A model file that cannot be loaded: corrupt, tampered, from a newer aerec, or another model."""
 
 
+def _check_path(path):
+    """A file-system path (str, bytes or os.PathLike). An integer is refused: ``open`` would read
+    that file descriptor (``load(0)`` waited on standard input)."""
+    if isinstance(path, (bool, int)) or not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__} {path!r}")
+    return os.fspath(path)
+
+
 def _registry():
     from . import estimators
 
@@ -81,7 +89,9 @@ def save(estimator, path, *, extra=None):
         "scalars": {k: _jsonable(v) for k, v in state["scalars"].items()},
         "arrays": {name: {"dtype": a.dtype.str, "shape": list(a.shape)} for name, a in arrays.items()},
     }
-    path = os.fspath(path)
+    path = _check_path(path)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
     tmp = path + ".tmp"
     with open(tmp, "wb") as fh:  # write then rename: an interrupted save never leaves a half file
         np.savez(fh, __aerec__=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays)
@@ -92,6 +102,7 @@ def load(path, *, return_extra=False):
     """Load a model written by ``save``/``estimator.save``; never executes code from the file.
 
     With ``return_extra=True`` returns ``(estimator, extra_arrays)``."""
+    path = _check_path(path)
     try:
         with open(path, "rb") as fh:
             raw = fh.read()

@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._validation import check_float_dtype
+from ._io import readable
 from ..model_selection import RatingSplit
 
 __all__ = [
@@ -212,7 +213,7 @@ def read_rating_triples(path, *, delimiter="\t", n_columns=3, id_base=0):
     path = _existing_file(path, "read_rating_triples")
     if n_columns < 3:
         raise ValueError(f"n_columns must be at least 3, got {n_columns}")
-    with _open_text(path) as fh, warnings.catch_warnings():
+    with readable(path), _open_text(path) as fh, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="loadtxt: input contained no data")
         src, sep = fh, delimiter
         if len(delimiter) != 1:  # loadtxt wants one character: map e.g. "::" to a unit separator
@@ -389,7 +390,7 @@ def load_monti(path, shape=MONTI_SHAPE, dtype=np.float32) -> RatingSplit:
 def _read_adjacency_lists(path):
     """``user item item ...`` lines (whitespace-separated, 0-based) → (users, items, max user id)."""
     users, items, max_user = [], [], -1
-    with _open_text(path) as fh:
+    with readable(path), _open_text(path) as fh:
         for lineno, line in enumerate(fh, 1):
             fields = line.split()
             if not fields:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._io import readable
+
 
 def _open(path):
     name = str(path)
@@ -58,7 +60,7 @@ def load_movielens(path):
     if sep is None:
         raise ValueError(f"{path.name}: not a MovieLens rating file ({', '.join(_MOVIELENS_FILES)})")
     users, items, ratings = [], [], []
-    with _open(path) as fh:
+    with readable(path), _open(path) as fh:
         for n, line in enumerate(fh, start=1):
             line = line.strip()
             if not line or (n == 1 and line.lower().startswith("userid")):
@@ -99,7 +101,7 @@ def load_netflix_prize(path, layout="prize"):
     users, items, ratings = [], [], []
     for f in files:
         movie = None
-        with _open(f) as fh:
+        with readable(f), _open(f) as fh:
             for n, line in enumerate(fh, start=1):
                 line = line.strip()
                 if not line:
@@ -121,4 +123,6 @@ def load_netflix_prize(path, layout="prize"):
                         ratings.append(float(r))
                 except ValueError as exc:
                     raise ValueError(f"{f}:{n}: malformed line {line[:80]!r} ({exc})") from None
+                if ratings and not np.isfinite(ratings[-1]):
+                    raise ValueError(f"{f}:{n}: non-finite rating in {line[:80]!r}")
     return np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64), np.asarray(ratings)
