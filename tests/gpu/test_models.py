@@ -1,0 +1,108 @@
+"""CPU↔GPU parity of fitted models: the same estimator, data and seed on device='cpu' and
+device='cuda' reach the same quality (the GPU sums in another order, so weights agree to float
+tolerance, not bit for bit), and a GPU-trained model is plain host arrays: it saves, loads and
+recommends on the CPU. Skipped with the reason without a GPU or CuPy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from _gpu import require_cupy
+
+
+@pytest.fixture(autouse=True)
+def _cupy():
+    require_cupy()
+
+
+def _implicit(seed=0, n_users=400, n_items=150):
+    rng = np.random.default_rng(seed)
+    pop = rng.zipf(1.5, n_items).astype(float)
+    p = pop / pop.sum()
+    rows, cols = [], []
+    for u in range(n_users):
+        items = rng.choice(n_items, size=rng.integers(5, 30), replace=False, p=p)
+        rows += [u] * items.size
+        cols += list(items)
+    X = sp.csr_array((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_items))
+    X.sum_duplicates()
+    return X
+
+
+def _split(X, seed=1):
+    rng = np.random.default_rng(seed)
+    X = X.tocoo()
+    hold = rng.random(X.nnz) < 0.2
+    mk = lambda m: sp.csr_array((X.data[m], (X.row[m], X.col[m])), shape=X.shape)  # noqa: E731
+    return mk(~hold), mk(hold)
+
+
+def _ratings(seed=0, n_users=300, n_items=120):
+    rng = np.random.default_rng(seed)
+    U, V = rng.standard_normal((n_users, 4)), rng.standard_normal((n_items, 4))
+    mask = rng.random((n_users, n_items)) < 0.15
+    R = np.clip(np.round(3 + U @ V.T), 1, 5) * mask
+    return sp.csr_array(R.astype(np.float32))
+
+
+IMPLICIT = [
+    ("MultVAE", dict(hidden_dims=(64,), n_components=16, n_epochs=8, batch_size=100)),
+    ("MultDAE", dict(n_components=32, n_epochs=8, batch_size=100)),
+    ("EASE", dict(l2=50.0)),
+]
+
+
+@pytest.mark.parametrize("name,kw", IMPLICIT, ids=[c[0] for c in IMPLICIT])
+def test_implicit_parity(name, kw, tmp_path):
+    import aerec
+
+    X_tr, X_te = _split(_implicit())
+    cls = getattr(aerec, name)
+    cpu = cls(device="cpu", **({"random_state": 0} if name != "EASE" else {}), **kw).fit(X_tr)
+    gpu = cls(device="cuda", **({"random_state": 0} if name != "EASE" else {}), **kw).fit(X_tr)
+    assert gpu.device_ == "cuda"
+    for a in vars(gpu).values():  # fitted attributes are host arrays
+        assert not type(a).__module__.startswith("cupy")
+    s_cpu, s_gpu = cpu.score(X_tr, X_te), gpu.score(X_tr, X_te)
+    assert abs(s_cpu - s_gpu) < 0.01, (s_cpu, s_gpu)
+    if name == "EASE":
+        np.testing.assert_allclose(gpu.B_, cpu.B_, atol=1e-4)
+    else:
+        np.testing.assert_allclose(np.asarray(gpu.loss_curve_), np.asarray(cpu.loss_curve_), rtol=5e-3)
+    # GPU recommend (device_ == 'cuda') equals the CPU's ranking of the same model
+    i_gpu, _ = gpu.recommend(X_tr[:50], k=10)
+    gpu.device_ = "cpu"
+    i_cpu, _ = gpu.recommend(X_tr[:50], k=10)
+    assert (i_gpu == i_cpu).mean() > 0.98
+    # saved on a GPU machine, loaded and used on the CPU
+    gpu.device_ = "cuda"
+    path = tmp_path / "m.npz"
+    gpu.save(path)
+    back = aerec.load(path)
+    assert back.device_ == "cpu"
+    np.testing.assert_array_equal(back.recommend(X_tr[:5], k=5)[0], i_cpu[:5, :5])
+
+
+EXPLICIT = [
+    ("AutoRec", dict(n_components=32, n_epochs=10, item_based=True, optimizer="rprop")),
+    ("AutoRec", dict(n_components=32, n_epochs=10, item_based=False, optimizer="adam", dropout=0.1)),
+    ("DeepAutoencoder", dict(hidden_dims=(32, 16), n_epochs=6, refeed=1)),
+]
+
+
+@pytest.mark.parametrize("name,kw", EXPLICIT, ids=["I-AutoRec", "U-AutoRec-adam", "DeepAE-refeed"])
+def test_explicit_parity(name, kw):
+    import aerec
+
+    R = _ratings()
+    R_tr, R_te = _split(R)
+    cls = getattr(aerec, name)
+    cpu = cls(device="cpu", random_state=0, **kw).fit(R_tr)
+    gpu = cls(device="cuda", random_state=0, **kw).fit(R_tr)
+    assert gpu.device_ == "cuda"
+    rmse_cpu, rmse_gpu = -cpu.score(R_tr, R_te), -gpu.score(R_tr, R_te)
+    assert abs(rmse_cpu - rmse_gpu) < 0.01 * rmse_cpu, (rmse_cpu, rmse_gpu)
+    np.testing.assert_allclose(gpu.loss_curve_, cpu.loss_curve_, rtol=5e-3)
+    assert isinstance(gpu.predict(R_tr[:3]), np.ndarray)
