@@ -113,10 +113,11 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
     def _n_enc(self):
         return len(self.hidden_dims) + 1
 
-    def _encode(self, be, X, coefs, intercepts, *, train, seed=0, step=0, cache=None):
-        """Encoder pass. Returns the code (DAE) or (mu, logvar) (VAE)."""
+    def _encode(self, be, X, coefs, intercepts, *, train, seed=0, step=0, cache=None, row_scale=None):
+        """Encoder pass. Returns the code (DAE) or (mu, logvar) (VAE). ``row_scale``: the rows'
+        1/‖x‖ when already known (the GPU loop gathers them from the whole matrix's)."""
         act, n_enc = self.activation, self._n_enc()
-        rs = _row_scale(X, self.dtype_)
+        rs = _row_scale(X, self.dtype_) if row_scale is None else row_scale
         h = be.sparse_encoder_forward(X, coefs[0], intercepts[0], row_scale=rs,
                                       dropout=self.dropout if train else 0.0, seed=seed, step=step)
         pre = [h]
@@ -162,7 +163,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
 
     # ---- one training step -------------------------------------------------------------------
 
-    def _train_step(self, be, X, params, beta, seed, step):
+    def _train_step(self, be, X, params, beta, seed, step, row_scale=None):
         coefs = [p.value for p in params[0::2]]
         intercepts = [p.value for p in params[1::2]]
         W_grads = [p.grad for p in params[0::2]]
@@ -170,7 +171,8 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         n, n_enc, act = X.shape[0], self._n_enc(), self.activation
         xp = be.xp  # every array operation goes through the backend's namespace (NumPy here)
         cache = {}
-        enc = self._encode(be, X, coefs, intercepts, train=True, seed=seed, step=step, cache=cache)
+        enc = self._encode(be, X, coefs, intercepts, train=True, seed=seed, step=step, cache=cache,
+                           row_scale=row_scale)
         kl = 0.0
         if self._variational:
             mu, logvar = enc
@@ -267,20 +269,30 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         self.best_epoch_, self.n_iter_ = None, 0
         updates, diverged, beta = 0, False, 0.0
         progress = Progress(self.n_epochs, self.verbose, type(self).__name__)
+        batch_of = lambda idx: (X[idx], None)  # noqa: E731 - host CSR rows; row scales computed per batch
+        if be.name == "cuda":
+            # The training matrix is validated and uploaded once; each minibatch is gathered on the
+            # device with its rows' 1/‖x‖ — no per-batch host slicing, checking or copying.
+            X_dev, rs_all = be.csr(X), be.asarray(_row_scale(X, self.dtype_))
+
+            def batch_of(idx):
+                rows = be.asarray(idx.astype(np.int64))
+                return X_dev.take_rows(be.xp, rows), rs_all[rows]
         with InterruptGuard() as guard, blas_threads(1):  # products run on the backend's pool
             for epoch in range(int(self.n_epochs)):
                 total, n_seen = 0.0, 0
                 for idx in minibatches(X.shape[0], int(self.batch_size), rng):
                     if guard.interrupted:
                         break
-                    Xb = X[idx]
+                    Xb, rs_b = batch_of(idx)
                     if self.beta is not None:
                         beta = float(self.beta)
                     elif self.anneal_steps > 0:
                         beta = min(float(self.beta_cap), updates / float(self.anneal_steps))
                     else:
                         beta = float(self.beta_cap)
-                    loss = self._train_step(be, Xb, params, beta if self._variational else 0.0, seed, updates)
+                    loss = self._train_step(be, Xb, params, beta if self._variational else 0.0, seed, updates,
+                                            row_scale=rs_b)
                     if not np.isfinite(loss):
                         diverged = True
                         break

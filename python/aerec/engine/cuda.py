@@ -57,6 +57,33 @@ class DeviceCsr:
         self.index_dtype = indices.dtype.name
         self._item_major = self._full_cols = None
 
+    @classmethod
+    def _derived(cls, indptr, indices, data, shape, index_dtype):
+        """A DeviceCsr built on the device from an already validated one (no host round trip)."""
+        out = cls.__new__(cls)
+        out.indptr, out.indices, out.data, out.host = indptr, indices, data, None
+        out.shape, out.nnz, out.index_dtype = shape, int(indices.shape[0]), index_dtype
+        out._item_major = out._full_cols = None
+        return out
+
+    def take_rows(self, cp, rows):
+        """The CSR matrix of the given rows (a device int64 array of row ids in range, e.g. a
+        minibatch), gathered on the device. Row slicing keeps a valid CSR valid, so the result
+        needs no new check; the entry count is read back once (one synchronisation)."""
+        rows = cp.asarray(rows, dtype=cp.int64)
+        starts = self.indptr[rows].astype(cp.int64)
+        counts = self.indptr[rows + 1].astype(cp.int64) - starts
+        indptr = cp.zeros(rows.shape[0] + 1, dtype=cp.int64)
+        cp.cumsum(counts, out=indptr[1:])
+        nnz = int(indptr[-1])
+        k = cp.arange(nnz, dtype=cp.int64)
+        r = cp.searchsorted(indptr[1:], k, side="right")
+        src = starts[r] + (k - indptr[r])
+        indptr = indptr.astype(self.indptr.dtype)
+        data = None if self.data is None else self.data[src]
+        return DeviceCsr._derived(indptr, self.indices[src], data, (int(rows.shape[0]), self.shape[1]),
+                                  self.index_dtype)
+
     def rows(self, cp):
         """Row id of every stored entry (nnz,), int64: how many row ends lie at or before it."""
         return cp.searchsorted(self.indptr[1:].astype(cp.int64), cp.arange(self.nnz, dtype=cp.int64), side="right")
