@@ -689,3 +689,18 @@ def test_cli_entry_point_exit_codes(cli_files):
         out = subprocess.run([sys.executable, "-m", "aerec", *argv], capture_output=True, text=True, timeout=120)
         assert out.returncode == 2, out.stderr
         assert len(out.stderr.strip().splitlines()) == 1 and out.stderr.startswith("aerec: error: "), out.stderr
+
+
+def test_netflix_shape_dense_arrays_are_refused_up_front():
+    """At the Netflix shape (463,435 users × 17,769 items) the dense arrays that would not fit are
+    refused before anything is allocated, with the size and the alternative."""
+    n_users, n_items = 463_435, 17_769
+    one = sp.csr_array((np.ones(1, np.float32), np.array([3]), np.array([0, 1])), shape=(1, n_items))
+    with pytest.raises(MemoryError, match=r"17,769 items needs two dense .* \(2\.35 GiB\).*float32.*max_memory"):
+        aerec.EASE(max_memory=2 * 2**30).fit(one)
+    model = aerec.Popularity().fit(one)
+    everyone = sp.csr_array((n_users, n_items), dtype=np.float32)
+    with pytest.raises(MemoryError, match=r"463,435 × 17,769 float32 array \(30\.7 GiB\).*recommend\(X, k\)"):
+        model.predict(everyone)
+    idx, _ = model.recommend(everyone[:2000], k=5)  # the batched alternative
+    assert (idx[:, 0] == 3).all()
