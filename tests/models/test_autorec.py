@@ -52,16 +52,17 @@ def test_loss_decreases_and_beats_the_mean(ratings, optimizer, item_based):
     assert -model.score(train, test) < mean_rmse - 0.05
 
 
+@pytest.mark.parametrize("input_dropout", [0.0, 0.5])
 @pytest.mark.parametrize("item_based", [True, False])
 @pytest.mark.parametrize("optimizer", ["adam", "rprop"])
-def test_gradients_match_finite_differences(ratings, item_based, optimizer):
+def test_gradients_match_finite_differences(ratings, item_based, optimizer, input_dropout):
     """The hand-assembled gradient of the objective / N against central differences (float64)."""
     X = ratings[0][:30, :20]
     X = X[:, np.flatnonzero(np.diff(X.tocsc().indptr))]  # drop empty columns
     S = aerec._explicit.transpose_csr(X) if item_based else sp.csr_array(X)
     S = sp.csr_array(S, dtype=np.float64)
     model = small(item_based=item_based, optimizer=optimizer, n_components=5, activation="tanh",
-                  output_activation="selu", dtype="float64")
+                  output_activation="selu", dtype="float64", input_dropout=input_dropout)
     rng = np.random.default_rng(0)
     n_in, h = S.shape[1], 5
     params = [Parameter("W", 0.3 * rng.standard_normal((n_in, h))), Parameter("b", 0.1 * rng.standard_normal(h)),
@@ -90,7 +91,7 @@ def test_gradients_match_finite_differences(ratings, item_based, optimizer):
 @pytest.mark.parametrize("item_based", [True, False])
 def test_same_seed_same_weights_for_any_thread_count(ratings, item_based):
     train = ratings[0]
-    kw = dict(item_based=item_based, dropout=0.2, early_stopping=True, validation_fraction=0.1)
+    kw = dict(item_based=item_based, dropout=0.2, input_dropout=0.3, early_stopping=True, validation_fraction=0.1)
     a = small(n_threads=1, **kw).fit(train)
     b = small(n_threads=1, **kw).fit(train)
     c = small(n_threads=2, **kw).fit(train)
@@ -100,6 +101,8 @@ def test_same_seed_same_weights_for_any_thread_count(ratings, item_based):
     assert a.validation_scores_ == c.validation_scores_
     d = small(random_state=1, **kw).fit(train)
     assert not np.array_equal(a.W_, d.W_)
+    e = small(n_threads=1, **{**kw, "input_dropout": 0.0}).fit(train)  # the input mask is really applied
+    assert not np.array_equal(a.W_, e.W_)
 
 
 def test_save_load_pickle_clone_round_trip(ratings, tmp_path):
@@ -206,7 +209,8 @@ def test_bad_parameters_are_named(ratings):
     train = ratings[0]
     for kw, match in [(dict(optimizer="lbfgs"), "optimizer"), (dict(unseen="zero"), "unseen"),
                       (dict(activation="softmax"), "activation"), (dict(n_components=0), "n_components"),
-                      (dict(dropout=1.0), "dropout"), (dict(validation_fraction=1.5), "validation_fraction")]:
+                      (dict(dropout=1.0), "dropout"), (dict(input_dropout=-0.1), "input_dropout"),
+                      (dict(validation_fraction=1.5), "validation_fraction")]:
         with pytest.raises(ValueError, match=match):
             small(**kw).fit(train)
     with pytest.raises(ValueError, match="no ratings"):
