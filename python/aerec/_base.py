@@ -165,13 +165,23 @@ class RecommenderBase(BaseEstimator):
         dtype = self._dtype() if reset else self.dtype_
         if sp.issparse(X):
             check_sparse_structure(X)
+        binarize = getattr(self, "binarize", True)
+        if not isinstance(binarize, (bool, np.bool_)):  # binarize='no' would be truthy: refuse, don't guess
+            raise TypeError(f"binarize must be True or False, got {binarize!r}")
         X = validate_data(self, X, accept_sparse=True, dtype=[np.float32, np.float64], reset=reset,
                           ensure_min_samples=1)
-        return to_csr(X, dtype, implicit=self._implicit, binarize=getattr(self, "binarize", True))
+        return to_csr(X, dtype, implicit=self._implicit, binarize=binarize)
 
     def _resolve_common(self):
         """random_state, threads and device resolved into locals at fit time."""
-        rng = check_random_state(getattr(self, "random_state", None))
+        random_state = getattr(self, "random_state", None)
+        if isinstance(random_state, bool) or not (random_state is None or isinstance(random_state, numbers.Integral)
+                                                  or isinstance(random_state, np.random.RandomState)):
+            raise TypeError(f"random_state must be None, an int or a numpy RandomState, got {random_state!r}")
+        try:
+            rng = check_random_state(random_state)
+        except ValueError as exc:  # e.g. a negative seed
+            raise ValueError(f"random_state: {exc}") from None
         n_threads = effective_n_threads(getattr(self, "n_threads", None))
         from .engine.backend import resolve_device
 
