@@ -222,6 +222,17 @@ case("triples-float-ids", lambda: triples_to_csr([0.5], [0]), TypeError, "users 
 case("triples-length-mismatch", lambda: triples_to_csr([0, 1], [0]), ValueError, "users has 2 entries but items has 1")
 case("triples-id-outside-shape", lambda: triples_to_csr([0], [5], shape=(1, 3)), ValueError, "item id 5 does not fit")
 
+# the synthetic data generator
+case("synthetic-shape-name", lambda: make_synthetic("netflix-2"), ValueError, "unknown shape")
+case("synthetic-shape-length", lambda: make_synthetic((10, 30)), ValueError, r"\(n_users, n_items, n_interactions\)")
+case("synthetic-shape-float", lambda: make_synthetic((10, 30, 55.5)), TypeError, "n_interactions must be an integer")
+case("synthetic-one-item", lambda: make_synthetic((10, 1, 50)), ValueError, "n_items >= 2")
+case("synthetic-affinity", lambda: make_synthetic((10, 30, 50), cluster_affinity=1.5), ValueError, "cluster_affinity")
+case("synthetic-exponent-nan", lambda: make_synthetic((10, 30, 50), popularity_exponent=np.nan), ValueError,
+     "popularity_exponent must be finite")
+case("synthetic-clusters", lambda: make_synthetic((10, 30, 50), n_clusters=31), ValueError, "n_clusters must be <= 30")
+case("synthetic-dtype", lambda: make_synthetic((10, 30, 50), dtype=np.int32), TypeError, "dtype must be float32 or float64")
+
 # model files
 case("load-none", lambda: aerec.load(None), TypeError, "path must be a file path")
 case("load-int-is-not-a-file-descriptor", lambda: aerec.load(0), TypeError, "path must be a file path")

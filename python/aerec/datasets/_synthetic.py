@@ -4,8 +4,12 @@ item popularity, heavy-tailed user activity, and planted taste clusters that a m
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import scipy.sparse as sp
+
+from .._validation import check_float_dtype, check_scalar
 
 #: (n_users, n_items, n_interactions) of the shapes the protocols and benchmarks use.
 SHAPES = {
@@ -50,11 +54,17 @@ def make_synthetic(shape="small", *, n_clusters=20, cluster_affinity=0.75, popul
             raise ValueError(f"unknown shape {shape!r}; expected one of {sorted(SHAPES)} or (users, items, interactions)")
         n_users, n_items, n_inter = SHAPES[shape]
     else:
+        if isinstance(shape, (bytes, bytearray)) or not hasattr(shape, "__len__") or len(shape) != 3:
+            raise ValueError(f"shape must be a name from SHAPES or (n_users, n_items, n_interactions), got {shape!r}")
+        for v, what in zip(shape, ("n_users", "n_items", "n_interactions")):
+            check_scalar(v, f"shape's {what}", kind=numbers.Integral)
         n_users, n_items, n_inter = (int(v) for v in shape)
     if n_users < 1 or n_items < 2 or n_inter < n_users:
         raise ValueError(f"need n_users >= 1, n_items >= 2 and n_interactions >= n_users, got {shape}")
-    if not 1 <= n_clusters <= n_items:
-        raise ValueError(f"n_clusters must be in [1, n_items], got {n_clusters}")
+    check_scalar(n_clusters, "n_clusters", kind=numbers.Integral, low=1, high=n_items)
+    check_scalar(cluster_affinity, "cluster_affinity", low=0.0, high=1.0)
+    check_scalar(popularity_exponent, "popularity_exponent", low=0.0)
+    dtype = check_float_dtype(dtype)
     rng = np.random.default_rng(random_state)
     # Items: popularity by a random rank, a cluster each.
     pop = 1.0 / (rng.permutation(n_items) + 1.0) ** popularity_exponent
