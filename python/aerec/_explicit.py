@@ -22,6 +22,7 @@ from . import kernels
 from ._base import RecommenderBase, check_dense_size, to_csr
 from ._threads import blas_threads
 from ._validation import check_scalar
+from .engine.backend import CpuBackend
 
 UNSEEN_POLICIES = ("default", "mean")
 
@@ -72,6 +73,7 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
     _implicit = False
     _item_based = False
     _sample_batch = 2048  # samples per block when encoding for prediction
+    _blas_threads_for_inference = 1  # products run on the backend's pool (engine/backend.py)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -155,7 +157,7 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
         if y.nnz == 0:
             raise ValueError("y has no ratings to score")
         T = self._samples(y, "y")
-        with blas_threads(self.n_threads_):
+        with blas_threads(self._blas_threads()):
             pred = self._predict_entries(self._samples(X), T)
         err = pred.astype(np.float64) - T.data
         return float(np.sqrt(np.mean(err * err)))
@@ -163,6 +165,7 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
     def _score_blocks(self, X, batch_size=None, clip=True):
         """Yield ``(row slice, dense predictions)`` over X's user rows, a block at a time."""
         V, c, act = self._output_layer()
+        be = CpuBackend(self.n_threads_)
         if self._item_based:
             S = self._samples(X)
             H = np.empty((S.shape[0], V.shape[1]), dtype=self.dtype_)
@@ -171,16 +174,16 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
             item_empty = (np.diff(S.indptr) == 0)[np.newaxis, :]
             for s in self._batches(X.shape[0], batch_size):
                 # pred[u, i] = f(V[u]·H[i] + c[u]): users are the decoder's outputs
-                P = V[s] @ H.T
+                P = be.matmul(V[s], H.T)
                 P += c[s, np.newaxis]
                 P = self._output(P, act)
                 yield s, self._finish(P, item_empty, ~self.output_seen_[s, np.newaxis], clip)
         else:
             for s in self._batches(X.shape[0], batch_size):
-                yield s, self._dense_user_block(X[s], V, c, act, clip)
+                yield s, self._dense_user_block(be, X[s], V, c, act, clip)
 
-    def _dense_user_block(self, Xb, V, c, act, clip):
-        P = self._hidden(Xb) @ V.T
+    def _dense_user_block(self, be, Xb, V, c, act, clip):
+        P = be.matmul(self._hidden(Xb), V.T)
         P += c
         P = self._output(P, act)
         return self._finish(P, (np.diff(Xb.indptr) == 0)[:, np.newaxis], ~self.output_seen_[np.newaxis, :], clip)
@@ -189,7 +192,7 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
         if self._item_based:  # pragma: no cover - predict/recommend below never call it for item-based
             raise NotImplementedError("item-based AutoRec scores whole matrices, not row batches")
         V, c, act = self._output_layer()
-        return self._dense_user_block(X, V, c, act, clip=True)
+        return self._dense_user_block(CpuBackend(self.n_threads_), X, V, c, act, clip=True)
 
     def predict(self, X):
         """Predicted ratings for every (row, item) pair, dense (n_rows, n_items).
@@ -203,7 +206,7 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
         check_dense_size((X.shape[0], self.n_features_in_), self.dtype_, "predict",
                          "Use recommend(X, k) for top-k lists, or score(X, y) for the RMSE at y's entries.")
         out = np.empty((X.shape[0], self.n_features_in_), dtype=self.dtype_)
-        with blas_threads(self.n_threads_):
+        with blas_threads(self._blas_threads()):
             for s, block in self._score_blocks(X):
                 out[s] = block
         return out
@@ -229,7 +232,7 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
                 raise ValueError(f"items must be indices in [0, {self.n_features_in_})")
         idx = np.empty((X.shape[0], k), dtype=np.int64)
         val = np.empty((X.shape[0], k), dtype=self.dtype_)
-        with blas_threads(self.n_threads_):
+        with blas_threads(self._blas_threads()):
             for s, scores in self._score_blocks(X, batch_size, clip=False):
                 idx[s], val[s] = kernels.topk(np.ascontiguousarray(scores), k, exclude=X[s] if exclude_seen else None,
                                               candidates=items, n_threads=self.n_threads_)

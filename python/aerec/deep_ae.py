@@ -259,13 +259,13 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         """Up to the output layer's input H. X: CSR batch (sparse encoder) or dense (GEMM)."""
         act, Ws, bs = self._act, self.encoder_coefs_, self.encoder_intercepts_
         if not sp.issparse(X):  # dense re-feeding input (NumPy or CuPy)
-            Z = X @ Ws[0]
+            Z = be.matmul(X, Ws[0])
             Z += bs[0]
         else:
             Z = be.sparse_encoder_forward(X, Ws[0], bs[0])  # (n, h1), nnz·h1 work
         zs, hs = [Z], [be.activation_forward(act, Z)]
         for W, b in zip(Ws[1:], bs[1:]):
-            Z = hs[-1] @ W
+            Z = be.matmul(hs[-1], W)
             Z += b
             zs.append(Z)
             hs.append(be.activation_forward(act, Z))
@@ -274,7 +274,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         dec_in, dec_z, dec_h = [], [], []
         for W, b in zip(self.decoder_coefs_, self.decoder_intercepts_):
             dec_in.append(h)
-            Z = h @ W
+            Z = be.matmul(h, W)
             Z += b
             dec_z.append(Z)
             h = be.activation_forward(act, Z)
@@ -288,23 +288,23 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         dh = dH
         for j in range(L - 2, -1, -1):
             dZ = be.activation_backward(act, cache["dec_z"][j], cache["dec_h"][j], dh)
-            gW = cache["dec_in"][j].T @ dZ  # (rev[j], rev[j+1])
+            gW = be.matmul(cache["dec_in"][j].T, dZ)  # (rev[j], rev[j+1])
             if self.constrained:
                 self._enc_W[L - 1 - j].grad += gW.T  # decoder j uses enc_W[L-1-j]ᵀ
             else:
                 self._dec_W[j].grad += gW
             self._dec_b[j].grad += dZ.sum(axis=0)
-            dh = dZ @ self.decoder_coefs_[j].T
+            dh = be.matmul(dZ, self.decoder_coefs_[j].T)
         if cache["rate"]:
             dh = be.dropout(be.xp.ascontiguousarray(dh), cache["rate"], seed=cache["seed"], step=cache["step"])
         for k in range(L - 1, -1, -1):
             dZ = be.activation_backward(act, cache["zs"][k], cache["hs"][k], be.xp.ascontiguousarray(dh))
             self._enc_b[k].grad += dZ.sum(axis=0)
             if k > 0:
-                self._enc_W[k].grad += cache["hs"][k - 1].T @ dZ
-                dh = dZ @ self.encoder_coefs_[k].T
+                self._enc_W[k].grad += be.matmul(cache["hs"][k - 1].T, dZ)
+                dh = be.matmul(dZ, self.encoder_coefs_[k].T)
             elif not sp.issparse(cache["X"]):
-                self._enc_W[0].grad += cache["X"].T @ dZ  # dense input: dW = Xᵀ·dZ, a GEMM
+                self._enc_W[0].grad += be.matmul(cache["X"].T, dZ)  # dense input: dW = Xᵀ·dZ, a GEMM
             else:
                 items, dW, _ = be.sparse_encoder_backward(cache["X"], dZ)  # rows of the batch's items only
                 self._enc_W[0].grad[items] += dW
@@ -330,7 +330,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         return loss, dense
 
     def _dense_output(self, be, H):
-        O = H @ self.output_coef_.T
+        O = be.matmul(H, self.output_coef_.T)
         O += self.output_intercept_
         if self._out_act != "identity":
             O = be.activation_forward(self._out_act, O, out=O)
@@ -340,7 +340,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         """Dense re-feeding: input = target = X (dense); every entry counts in the mean squared error."""
         out_act = self._out_act
         H, cache = self._forward(be, X, train=True, seed=seed, step=step)
-        Z = H @ self.output_coef_.T
+        Z = be.matmul(H, self.output_coef_.T)
         Z += self.output_intercept_
         O = be.activation_forward(out_act, Z) if out_act != "identity" else Z
         loss, g = be.masked_mse(O.reshape(-1), X.reshape(-1), scale=1.0 / X.size)
@@ -348,9 +348,9 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         dense = O if want_dense else None  # neither O nor Z is written below
         if out_act != "identity":
             g = be.activation_backward(out_act, Z, O, g)
-        self._out_grad.grad += g.T @ H  # dV = gᵀ·H, (n_items, h1)
+        self._out_grad.grad += be.matmul(g.T, H)  # dV = gᵀ·H, (n_items, h1)
         self._c.grad += g.sum(axis=0)
-        dH = g @ self.output_coef_
+        dH = be.matmul(g, self.output_coef_)
         self._backward(be, dH, cache)
         return loss, dense
 
@@ -388,7 +388,8 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         refeed, diverged, epoch = int(self.refeed), False, 0
         progress = Progress(self.n_epochs, self.verbose, type(self).__name__)
         # NaN/inf are detected per batch and reported below; numpy's own warnings would only be noise
-        with InterruptGuard() as guard, blas_threads(n_threads), np.errstate(over="ignore", invalid="ignore"):
+        # products run as blocks of single-threaded BLAS on the backend's pool (engine/backend.py)
+        with InterruptGuard() as guard, blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
             for epoch in range(int(self.n_epochs)):
                 opt.lr = self._learning_rate(epoch)
                 sse, n_obs, dense_sum, n_dense = 0.0, 0, 0.0, 0
@@ -475,7 +476,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         Z = be.sparse_encoder_forward(S, self.encoder_coefs_[0], self.encoder_intercepts_[0])
         h = be.activation_forward(self._act, Z, out=Z)
         for W, b in zip(self.encoder_coefs_[1:], self.encoder_intercepts_[1:]):
-            Z = h @ W
+            Z = be.matmul(h, W)
             Z += b
             h = be.activation_forward(self._act, Z, out=Z)
         return h
@@ -488,7 +489,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         check_is_fitted(self)
         X = self._validate(X, reset=False)
         out = np.empty((X.shape[0], int(self.hidden_dims[-1])), dtype=self.dtype_)
-        with blas_threads(self.n_threads_):
+        with blas_threads(self._blas_threads()):
             for s in self._batches(X.shape[0], self._sample_batch):
                 out[s] = self._codes(X[s])
         return out
