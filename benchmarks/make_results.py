@@ -68,7 +68,10 @@ def main(argv=None):
             subprocess.run(cmd, check=False, cwd=HERE.parent, env=dict(os.environ))
             sections += [f"## {title}", "", f"`python -m pytest benchmarks/{script} --benchmark-json=out.json`", ""]
             sections += [summarize(out) if out.exists() else "(the suite produced no results)", ""]
-    for extra in sorted((HERE / "quality").glob("RESULTS_*.md")):
+    # Hand-kept sections: the GPU table (filled by benchmarks/gpu_check.sh on a GPU machine), then quality.
+    for extra in [HERE / "RESULTS_GPU.md", *sorted((HERE / "quality").glob("RESULTS_*.md"))]:
+        if not extra.exists():
+            continue
         sections += [extra.read_text().strip(), ""]
     Path(args.out).write_text("\n".join(sections))
     print("wrote", args.out)
