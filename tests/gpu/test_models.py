@@ -63,8 +63,9 @@ def test_implicit_parity(name, kw, tmp_path):
     cpu = cls(device="cpu", **({"random_state": 0} if name != "EASE" else {}), **kw).fit(X_tr)
     gpu = cls(device="cuda", **({"random_state": 0} if name != "EASE" else {}), **kw).fit(X_tr)
     assert gpu.device_ == "cuda"
-    for a in vars(gpu).values():  # fitted attributes are host arrays
-        assert not type(a).__module__.startswith("cupy")
+    for name_, a in vars(gpu).items():  # fitted attributes are host arrays, lists of them included
+        for x in (a if isinstance(a, (list, tuple)) else [a]):
+            assert not type(x).__module__.startswith("cupy"), name_
     s_cpu, s_gpu = cpu.score(X_tr, X_te), gpu.score(X_tr, X_te)
     assert abs(s_cpu - s_gpu) < 0.01, (s_cpu, s_gpu)
     if name == "EASE":
