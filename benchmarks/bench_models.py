@@ -9,7 +9,10 @@ fraction of the sgemm rate measured in the same session (conftest.sgemm_gflops).
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -101,3 +104,27 @@ def test_recommend_10k_users(benchmark, ml20m_batches, sgemm_gflops):
     benchmark.pedantic(lambda: model.recommend(X, k=100), rounds=3, iterations=1)
     if _median(benchmark) is not None:
         benchmark.extra_info.update(users_per_second=n_users / _median(benchmark))
+
+
+def test_multvae_fit_peak_rss_ml20m(benchmark):
+    """Peak RSS of ``MultVAE(n_epochs=1).fit(make_synthetic('ml-20m'))`` (116,677 users × 20,108
+    items, 8.5 M interactions; default architecture, 2 threads) in a fresh process: the whole epoch,
+    the data generation included (``setup_rss_mb``: after generating the data, before fitting). The
+    target is ≤ 2.5 GB; recorded, not asserted. ``fit_seconds`` is one measured (not extrapolated)
+    epoch. AEREC_BENCH_RSS=0 skips it (a full epoch: ~1.5 min on 2 quiet cores); off by default in
+    the tiny smoke run."""
+    if os.environ.get("AEREC_BENCH_RSS", "0" if TINY else "1") != "1":
+        pytest.skip("peak-RSS runs disabled (AEREC_BENCH_RSS=0; off by default in the tiny smoke run)")
+    script = os.path.join(os.path.dirname(__file__), "workloads.py")
+    result = {}
+
+    def run():
+        out = subprocess.run([sys.executable, script, "multvae-ml20m-fit", "aerec", "2"], capture_output=True,
+                             text=True, env=dict(os.environ), timeout=3600)
+        assert out.returncode == 0, out.stderr[-2000:]
+        result.update(json.loads(out.stdout.strip().splitlines()[-1]))
+
+    benchmark.group = "peak RSS, MultVAE fit (1 epoch, ml-20m shape)"
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info.update(peak_rss_mb=result["peak_rss_mb"], setup_rss_mb=result["setup_rss_mb"],
+                                fit_seconds=result["seconds"], loadavg_1min=result["loadavg_1min"])

@@ -1,9 +1,26 @@
 """aerec against PyTorch (dense-input and sparse-input forms) and NumPy, in the same run.
 
-Mult-VAE / Mult-DAE: seconds for N training batches at the ML-20M shape (500 users × 20,108 items,
-~73 items per user), extrapolated to an epoch of 116,677 users and labelled so; with 2 threads (this
-machine) and 1 thread. EASE at the ML-20M item count: aerec vs the paper's NumPy code
-(``AEREC_BENCH_EASE=1``, heavy: minutes). Skipped when PyTorch is not installed.
+Each case (workloads.CASES) times aerec and its PyTorch peers *interleaved*, round by round (the
+order rotates each round), so that load from other jobs on a shared machine hits all of them alike;
+with 2 threads and 1 thread. The cases:
+
+* Mult-VAE / Mult-DAE at the ML-20M shape (500-user batches × 20,108 items, ~73 items per user):
+  N batches, extrapolated to an epoch of 116,677 users and labelled so; the Netflix shape
+  (17,769 items, 463,435 users) is opt-in: ``AEREC_BENCH_NETFLIX=1``;
+* I-AutoRec, one epoch of the real ML-1M (``../shared/data/ml-1m``; the synthetic ML-1M shape, said
+  so, when absent): aerec vs the dense-masked PyTorch form vs the sparse-first-layer form;
+* DeepAutoencoder, one epoch of ML-1M, refeed=0 and refeed=1: aerec vs NVIDIA's dense form (and a
+  sparse-first-layer form);
+* ``recommend(k=100)`` for 10,000 users at the ML-20M shape: aerec's MultVAE vs PyTorch scores from
+  the same weights + seen items masked + ``torch.topk``.
+
+Each result carries (``benchmark.extra_info["side_by_side"]``) the seconds per round and per epoch
+of every implementation, FLOPs per epoch, GFLOP/s, the fraction of the sgemm rate at the same
+thread count measured in this session, the ratio of each peer's time to aerec's, the peak RSS of
+each implementation running the workload alone in a fresh process (``workloads.py``; measured at
+the first thread count) and the load average. EASE at the ML-20M item count: aerec vs the paper's
+NumPy code (``AEREC_BENCH_EASE=1``, heavy: ~9 minutes for the paper's code). The PyTorch peers
+skip with a reason when PyTorch is not installed.
 
     python -m pytest benchmarks/bench_peers.py --benchmark-json=peers.json
     python benchmarks/summarize.py peers.json
@@ -11,8 +28,12 @@ machine) and 1 thread. EASE at the ML-20M item count: aerec vs the paper's NumPy
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
+import time
+import warnings
 
 import numpy as np
 import pytest
@@ -23,84 +44,101 @@ from aerec.datasets import make_synthetic
 from conftest import TINY
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "peers"))
+import workloads  # noqa: E402
 
 N_ITEMS = 300 if TINY else 20108
-BATCH = 50 if TINY else 500
-N_BATCHES = 2 if TINY else 6
-EPOCH_USERS = 116_677
 THREADS = [2, 1]
+ROUNDS = 1 if TINY else 3
+try:
+    import torch  # noqa: F401
+
+    HAVE_TORCH = True
+except ImportError:  # pragma: no cover
+    HAVE_TORCH = False
+
+_SGEMM = {}
 
 
-@pytest.fixture(scope="module")
-def batches():
-    X = make_synthetic((BATCH * N_BATCHES, N_ITEMS, BATCH * N_BATCHES * (8 if TINY else 73)), random_state=0)
-    return [X[i * BATCH:(i + 1) * BATCH] for i in range(N_BATCHES)]
+def sgemm_at(n_threads):
+    """NumPy's sgemm rate with n BLAS threads, measured once per session (best of 5)."""
+    if n_threads not in _SGEMM:
+        from conftest import measure_sgemm_gflops
+
+        with blas_threads(n_threads):
+            _SGEMM[n_threads] = measure_sgemm_gflops()
+    return _SGEMM[n_threads]
 
 
-def _arch(model_name):
-    if TINY:
-        return dict(hidden_dims=(16,), n_components=8) if model_name == "MultVAE" else dict(n_components=8)
-    return {}
+_RSS = {}
 
 
-def _record(benchmark, n_threads):
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None:
-        per_batch = stats.stats.median / N_BATCHES
-        benchmark.extra_info.update(n_threads=n_threads, extrapolated_epoch_seconds=per_batch * EPOCH_USERS / BATCH,
-                                    measured_batches=N_BATCHES)
+def peak_rss(name, impl, n_threads):
+    """Peak RSS (MB) of one implementation running the workload once in a fresh process."""
+    key = (name, impl)
+    if key not in _RSS:
+        out = subprocess.run([sys.executable, workloads.__file__, name, impl, str(n_threads)],
+                             capture_output=True, text=True, env=dict(os.environ), timeout=3600)
+        try:
+            _RSS[key] = json.loads(out.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            _RSS[key] = {"error": (out.stderr or out.stdout)[-500:]}
+    return _RSS[key]
 
 
-@pytest.mark.parametrize("n_threads", THREADS)
-@pytest.mark.parametrize("model_name", ["MultVAE", "MultDAE"])
-def test_aerec(benchmark, batches, model_name, n_threads):
-    """aerec's own training step, driven batch by batch through the estimator's internals."""
-    from aerec.engine import Adam, CpuBackend
-    from aerec.engine.layers import Parameter
-
-    model = getattr(aerec, model_name)(random_state=0, n_threads=n_threads, **_arch(model_name))
-    model.dtype_ = np.dtype(np.float32)
-    coefs, intercepts = model._init_params(N_ITEMS, np.random.RandomState(0))
-    params = []
-    for W, b in zip(coefs, intercepts):
-        params += [Parameter("W", W), Parameter("b", b, decay=False)]
-    be = CpuBackend(n_threads)
-    opt = Adam(be, params, lr=1e-3, weight_decay=2 * model.l2)
-    model.n_threads_ = n_threads
-    beta = 0.2 if model_name == "MultVAE" else 0.0
-
-    def epoch_part():
-        with blas_threads(1):  # as in MultVAE.fit: the products run on the backend's pool
-            for step, Xb in enumerate(batches):
-                model._train_step(be, Xb, params, beta, 1, step)
-                opt.step()
-
-    benchmark.group = f"{model_name} {N_BATCHES} batches, {n_threads} thread(s)"
-    benchmark.pedantic(epoch_part, rounds=3, warmup_rounds=1)
-    _record(benchmark, n_threads)
+def _want_rss(name, impl, n_threads):
+    if n_threads != THREADS[0]:
+        return False
+    # off in the tiny smoke run (a fresh interpreter per workload costs seconds); on for the real shapes
+    return os.environ.get("AEREC_BENCH_RSS", "0" if TINY else "1") == "1"
 
 
 @pytest.mark.parametrize("n_threads", THREADS)
-@pytest.mark.parametrize("form", ["dense", "sparse"])
-@pytest.mark.parametrize("model_name", ["MultVAE", "MultDAE"])
-def test_torch(benchmark, batches, model_name, form, n_threads):
-    torch = pytest.importorskip("torch")
-    from torch_speed import make_multvae
+@pytest.mark.parametrize("name", workloads.CASES)
+def test_side_by_side(benchmark, name, n_threads):
+    case = workloads.case(name)
+    if case.skip:
+        pytest.skip(case.skip)
+    impls = [i for i in case.impls if i == "aerec" or HAVE_TORCH]
+    if len(impls) == 1:
+        pytest.skip("the PyTorch peers need: pip install torch==2.13.0")
+    if case.data_note.startswith("SYNTHETIC"):
+        warnings.warn(f"{name}: {case.data_note}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's beta warnings on sparse CSR tensors
+        runs = {impl: workloads.build(name, impl, n_threads) for impl in impls}
+        for impl in impls:  # warm-up: thread pools, allocations, torch's kernels
+            runs[impl]()
+        times = {impl: [] for impl in impls}
+        load = [os.getloadavg()[0]]
+        order = list(impls)
 
-    torch.set_num_threads(n_threads)
-    arch = _arch(model_name)
-    hidden = arch.get("hidden_dims", (600,) if model_name == "MultVAE" else ())
-    latent = arch.get("n_components", 200)
-    _, _, step = make_multvae(N_ITEMS, hidden, latent, variational=model_name == "MultVAE",
-                              sparse_input=form == "sparse")
+        def one_round():
+            for impl in order:
+                t = time.perf_counter()
+                runs[impl]()
+                times[impl].append(time.perf_counter() - t)
+            order.append(order.pop(0))  # rotate: nobody always goes first
 
-    def epoch_part():
-        for Xb in batches:
-            step(Xb)
-
-    benchmark.group = f"{model_name} {N_BATCHES} batches, {n_threads} thread(s)"
-    benchmark.pedantic(epoch_part, rounds=3, warmup_rounds=1)
-    _record(benchmark, n_threads)
+        benchmark.group = f"{case.title}, {n_threads} thread(s)"
+        benchmark.pedantic(one_round, rounds=ROUNDS, iterations=1)
+        load.append(os.getloadavg()[0])
+    sgemm = sgemm_at(n_threads)
+    res = {"case": name, "title": case.title, "n_threads": n_threads, "label": case.label, "data": case.data_note,
+           "rounds": ROUNDS, "sgemm_gflops": sgemm, "useful_gflop_per_epoch": case.flops["useful"] / 1e9,
+           "loadavg_1min": load, "impls": {}}
+    base = float(np.median(times["aerec"])) * case.scale
+    for impl in impls:
+        epoch = float(np.median(times[impl])) * case.scale
+        row = {"round_seconds": times[impl], "epoch_seconds": epoch,
+               "executed_gflop_per_epoch": case.flops[impl] / 1e9,
+               "useful_gflops": case.flops["useful"] / epoch / 1e9,
+               "executed_gflops": case.flops[impl] / epoch / 1e9,
+               "fraction_of_sgemm": case.flops["useful"] / epoch / 1e9 / sgemm,
+               "time_vs_aerec": epoch / base}
+        if _want_rss(name, impl, n_threads):
+            row["rss"] = peak_rss(name, impl, n_threads)
+        res["impls"][impl] = row
+    benchmark.extra_info["side_by_side"] = res
 
 
 @pytest.mark.skipif(not TINY and os.environ.get("AEREC_BENCH_EASE") != "1",

@@ -1,5 +1,7 @@
 """Summarise a pytest-benchmark JSON file as Markdown: per group, each variant's median and its
-speed-up over the NumPy/SciPy reference measured in the same run, plus the sgemm rate.
+speed-up over the NumPy/SciPy reference measured in the same run, plus the sgemm rate; the
+side-by-side cases of bench_peers.py (aerec and its PyTorch peers interleaved) as one table with
+seconds per epoch, peak RSS, FLOPs, GFLOP/s, fraction of sgemm and the ratio to each peer.
 
     python -m pytest benchmarks/bench_kernels.py --benchmark-json=bench.json
     python benchmarks/summarize.py bench.json
@@ -16,15 +18,22 @@ def summarize(path):
     data = json.load(open(path))
     groups = defaultdict(list)
     sgemm = None
+    side = [b["extra_info"]["side_by_side"] for b in data["benchmarks"] if "side_by_side" in b.get("extra_info", {})]
     for b in data["benchmarks"]:
+        if "side_by_side" in b.get("extra_info", {}):
+            continue
         groups[b["group"]].append(b)
         sgemm = b.get("extra_info", {}).get("sgemm_gflops", sgemm)
     machine = data.get("machine_info", {})
     lines = [f"Machine: {machine.get('cpu', {}).get('brand_raw', '?')}, "
              f"{machine.get('cpu', {}).get('count', '?')} logical CPUs; "
              f"NumPy sgemm (2048³, all BLAS threads) measured in this run: {sgemm:.0f} GFLOP/s" if sgemm else "", "",
-             "| group | variant | median (ms) | speed-up of aerec vs the fastest reference in the group |",
-             "|---|---|---|---|"]
+             ]
+    if side:
+        lines += [side_by_side_table(side), ""]
+    if groups:
+        lines += ["| group | variant | median (ms) | speed-up of aerec vs the fastest reference in the group |",
+                  "|---|---|---|---|"]
 
     def variant(b):
         name = b["name"].split("[")[0].replace("test_", "")
@@ -42,7 +51,8 @@ def summarize(path):
             else:
                 ratio = "reference"
             lines.append(f"| {group} | {variant(b)} | {med * 1e3:.2f} | {ratio} |")
-    extra = [b for b in data["benchmarks"] if {"gflops", "users_per_second"} & set(b.get("extra_info", {}))]
+    extra = [b for b in data["benchmarks"]
+             if {"gflops", "users_per_second", "peak_rss_mb"} & set(b.get("extra_info", {}))]
     if extra:
         lines += ["", "| benchmark | median (s) | derived |", "|---|---|---|"]
         for b in extra:
@@ -50,6 +60,37 @@ def summarize(path):
             derived = ", ".join(f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}"
                                 for k, v in info.items() if k != "sgemm_gflops")
             lines.append(f"| {b['name']} | {b['stats']['median']:.3f} | {derived} |")
+    return "\n".join(lines)
+
+
+IMPL_NAMES = {"aerec": "aerec", "torch-dense": "PyTorch, dense input (papers' / libraries' form)",
+              "torch-sparse": "PyTorch, sparse first layer (torch.sparse.mm)"}
+
+
+def side_by_side_table(results):
+    """One row per case × threads × implementation (results: the ``side_by_side`` dicts)."""
+    lines = ["Every row of a case × threads block was timed in the same rounds, interleaved (order rotated each "
+             "round); median over the rounds. *speed-up* = the implementation's time / aerec's time (how many "
+             "times faster aerec is). GFLOP/s and % of sgemm count the useful FLOPs (what aerec executes: the "
+             "sparse-aware count); *executed GFLOP* is what each form computes. sgemm: NumPy's BLAS at the "
+             "same thread count in this session. Peak RSS: the workload alone in a fresh process (interpreter "
+             "and imports included; PyTorch alone adds ≈ 300 MB), measured at 2 threads.", "",
+             "| case | threads | implementation | s/epoch | how | executed GFLOP/epoch | useful GFLOP/s | % of sgemm "
+             "| speed-up of aerec | peak RSS (MB) | load avg (1 min) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(results, key=lambda r: (r["title"], -r["n_threads"])):
+        load = "–".join(f"{v:.1f}" for v in r["loadavg_1min"])
+        for impl, row in r["impls"].items():
+            rss = row.get("rss", {})
+            rss_s = f"{rss['peak_rss_mb']:.0f}" if "peak_rss_mb" in rss else ("error" if rss else "–")
+            speed = "—" if impl == "aerec" else f"**{row['time_vs_aerec']:.2f}×**"
+            lines.append(
+                f"| {r['title']} | {r['n_threads']} | {IMPL_NAMES.get(impl, impl)} | {row['epoch_seconds']:.3g} | "
+                f"{r['label']} | {row['executed_gflop_per_epoch']:.4g} | {row['useful_gflops']:.1f} | "
+                f"{100 * row['fraction_of_sgemm']:.0f} % of {r['sgemm_gflops']:.0f} | {speed} | {rss_s} | {load} |")
+    notes = sorted({f"{r['title']}: {r['data']}" for r in results if r.get("data")})
+    if notes:
+        lines += ["", "Data: " + "; ".join(notes) + "."]
     return "\n".join(lines)
 
 
