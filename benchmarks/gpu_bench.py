@@ -70,8 +70,9 @@ def run(args):
     import aerec
     from aerec.datasets import make_synthetic
 
-    rows, results = [], {"machine": {"gpu": gpu_name(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
-                                     "aerec": aerec.__version__}}
+    machine = {"gpu": gpu_name(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
+               "aerec": aerec.__version__}
+    rows, results = [], {"machine": machine}
     n_threads = os.cpu_count()
 
     def record(model, impl, n_users, secs=None, error=None, note=""):
@@ -95,7 +96,8 @@ def run(args):
     vae = dict(hidden_dims=(600,), n_components=200, batch_size=500, random_state=0, verbose=False)
     name = f"Mult-VAE {'tiny' if args.tiny else 'ML-20M'} shape ({n_users:,}×{X.shape[1]:,})"
     attempt(name, "aerec cuda", n_users,
-            lambda: aerec_epoch_seconds(lambda e: aerec.MultVAE(n_epochs=e, device="cuda", **vae), X, 1, 1 + args.epochs))
+            lambda: aerec_epoch_seconds(lambda e: aerec.MultVAE(n_epochs=e, device="cuda", **vae), X, 1,
+                                        1 + args.epochs))
     m = min(n_users, args.cpu_users)
     attempt(name, f"aerec cpu ({n_threads} thr)", n_users,
             lambda: aerec_epoch_seconds(lambda e: aerec.MultVAE(n_epochs=e, device="cpu", n_threads=n_threads, **vae),

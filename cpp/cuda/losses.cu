@@ -31,7 +31,8 @@ template <class T>
 __global__ void masked_mse_kernel(const T* __restrict pred, const T* __restrict target, int64_t n, T g2,
                                   T* __restrict grad, double* __restrict partials) {
     double s = 0.0;
-    for (int64_t k = global_index(); k < n; k += grid_stride()) s += mse_term(pred[k], target[k], g2, grad ? grad + k : nullptr);
+    for (int64_t k = global_index(); k < n; k += grid_stride())
+        s += mse_term(pred[k], target[k], g2, grad ? grad + k : nullptr);
     s = block_reduce<double>(s);
     if (threadIdx.x == 0) partials[blockIdx.x] = s;
 }

@@ -48,8 +48,9 @@ cudaError_t masked_decoder_forward(const I* indptr, const I* indices, int64_t n_
 
 template <class T, class I>
 cudaError_t masked_decoder_backward(const I* indptr, const I* indices, int64_t n_rows, const int64_t* im_ptr,
-                                    const int64_t* im_rows, const int64_t* im_pos, int64_t m, int64_t nnz, const T* H,
-                                    const T* V, const T* d_out, int64_t h, T* coef, T* dH, T* dV, T* dc, cudaStream_t stream) {
+                                    const int64_t* im_rows, const int64_t* im_pos, int64_t m, int64_t nnz,
+                                    const T* H, const T* V, const T* d_out, int64_t h, T* coef, T* dH, T* dV, T* dc,
+                                    cudaStream_t stream) {
     cudaError_t err = cudaSuccess;
     // dH[r] = Σ_{k in row r} d_out_k · V[j_k]
     if (dH) err = gather_accumulate<T, I, I>(indptr, indices, d_out, n_rows, h, V, nullptr, dH, stream);

@@ -22,8 +22,9 @@ cudaError_t masked_decoder_forward(const I* indptr, const I* indices, int64_t n_
 // im_ptr/im_rows/im_pos, m present items); coef: (nnz,) scratch.
 template <class T, class I>
 cudaError_t masked_decoder_backward(const I* indptr, const I* indices, int64_t n_rows, const int64_t* im_ptr,
-                                    const int64_t* im_rows, const int64_t* im_pos, int64_t m, int64_t nnz, const T* H,
-                                    const T* V, const T* d_out, int64_t h, T* coef, T* dH, T* dV, T* dc, cudaStream_t stream);
+                                    const int64_t* im_rows, const int64_t* im_pos, int64_t m, int64_t nnz,
+                                    const T* H, const T* V, const T* d_out, int64_t h, T* coef, T* dH, T* dV, T* dc,
+                                    cudaStream_t stream);
 
 }  // namespace cuda
 }  // namespace aerec

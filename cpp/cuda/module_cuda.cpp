@@ -323,9 +323,9 @@ void random_draws(int64_t n_rows, int64_t n_cols, uint64_t seed, uint64_t step, 
     with_float(dtype, [&](auto t) {
         using T = decltype(t);
         launch(Normal ? "random_normal" : "random_uniform", [&] {
-            return Normal ? cu::random_normal<T>(n_rows, n_cols, seed, step, row_offset, dptr<T>(out), as_stream(stream))
-                          : cu::random_uniform<T>(n_rows, n_cols, seed, step, row_offset, dptr<T>(out),
-                                                  as_stream(stream));
+            T* o = dptr<T>(out);
+            return Normal ? cu::random_normal<T>(n_rows, n_cols, seed, step, row_offset, o, as_stream(stream))
+                          : cu::random_uniform<T>(n_rows, n_cols, seed, step, row_offset, o, as_stream(stream));
         });
     });
 }

@@ -33,7 +33,8 @@ def _csr(dev, X):
 
 @pytest.mark.parametrize("index_dtype", INDEX_DTYPES)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kw", [{}, dict(row_scale=True, dropout=0.3, seed=7, step=3, row_offset=11)], ids=["plain", "all"])
+@pytest.mark.parametrize("kw", [{}, dict(row_scale=True, dropout=0.3, seed=7, step=3, row_offset=11)],
+                         ids=["plain", "all"])
 def test_sparse_encoder(dev, dtype, index_dtype, kw):
     mod, rng = dev.mod, np.random.default_rng(0)
     n_rows, n_items, h = 29, 41, 37  # h not a multiple of 32: partial warps
