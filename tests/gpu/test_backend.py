@@ -1,11 +1,14 @@
 """CudaBackend (CuPy) against the CPU kernels and the float64 oracles: the same methods, the same
-return conventions, device arrays in and out. Skipped with the reason without a GPU or CuPy."""
+return conventions, device arrays in and out. Each test runs twice: on the real GPU (skipped with
+the reason without a GPU or CuPy) and on the host emulation of _emulated.py (everywhere: it checks
+the backend's Python side — arguments, sizes, the arrays it builds — not the CUDA kernels)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from _emulated import install
 from _gpu import require_cupy
 from aerec import _reference as ref
 from aerec import kernels
@@ -14,9 +17,12 @@ from conftest import assert_close, make_csr
 DTYPES = [np.float32, np.float64]
 
 
-@pytest.fixture
-def be():
-    require_cupy()
+@pytest.fixture(params=["gpu", "emulated"])
+def be(request, monkeypatch):
+    if request.param == "gpu":
+        require_cupy()
+    else:
+        install(monkeypatch)
     from aerec.engine.cuda import CudaBackend
 
     return CudaBackend()
