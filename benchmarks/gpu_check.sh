@@ -15,7 +15,8 @@
 # every kernel is still tested against the NumPy oracles (raw device pointers, no CuPy).
 #
 # Output: a log per step and gpu_bench.json under $OUT (or benchmarks/gpu_check_out), the test
-# summary and the table on stdout. Sized for < 8 minutes on one H100 with 16 cores.
+# summary and the table on stdout. Sized for < 8 minutes on one H100 with 16 cores (expected ~4); the
+# steps have timeouts (270 + 120 + 60 + 180 s) so that the whole script ends within 10 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUTDIR=${OUT:-benchmarks/gpu_check_out}
@@ -63,7 +64,7 @@ if [ "${SKIP_BUILD:-0}" = 1 ]; then
     echo "SKIP_BUILD=1: using the installed aerec"
 else
     # Non-isolated (no download of build requirements); a fixed build dir so a rerun is incremental.
-    if AEREC_CUDA=1 timeout 420 "$PY" -m pip install --no-build-isolation --no-deps --force-reinstall \
+    if AEREC_CUDA=1 timeout 270 "$PY" -m pip install --no-build-isolation --no-deps --force-reinstall \
         -Cbuild-dir=build/gpu-check . > "$OUTDIR/build.log" 2>&1; then
         echo "built ($(grep -c 'Building CUDA object' "$OUTDIR/build.log" || true) CUDA objects)"
         STATUS+=("build: ok")
@@ -85,15 +86,15 @@ print(\"device='auto' resolves to\", resolve_device('auto'))
 " ) 2>&1 | tee "$OUTDIR/import.txt"
 
 section "GPU tests (tests/gpu; CPU kernel tests as a sanity check)"
-timeout 240 "$PY" -m pytest tests/gpu -q -rs -p no:cacheprovider 2>&1 | tee "$OUTDIR/tests_gpu.log" | tail -25
+timeout 120 "$PY" -m pytest tests/gpu -q -rs -p no:cacheprovider 2>&1 | tee "$OUTDIR/tests_gpu.log" | tail -25
 STATUS+=("tests/gpu: $(tail -1 "$OUTDIR/tests_gpu.log")")
-timeout 120 "$PY" -m pytest tests/kernels/test_optim.py tests/kernels/test_losses.py -q -p no:cacheprovider -x \
+timeout 60 "$PY" -m pytest tests/kernels/test_optim.py tests/kernels/test_losses.py -q -p no:cacheprovider -x \
     2>&1 | tail -1 | tee "$OUTDIR/tests_cpu.log"
 
 section "speed: aerec cuda vs aerec cpu vs PyTorch cuda"
 if [ "${SKIP_BENCH:-0}" = 1 ]; then echo "SKIP_BENCH=1"; else
 if [ "$CUPY" = 0 ]; then echo "(no CuPy: aerec's GPU rows will fail with the reason; CPU and PyTorch rows still run)"; fi
-timeout 330 "$PY" benchmarks/gpu_bench.py --json "$OUTDIR/gpu_bench.json" 2> "$OUTDIR/bench.log" \
+timeout 180 "$PY" benchmarks/gpu_bench.py --json "$OUTDIR/gpu_bench.json" 2> "$OUTDIR/bench.log" \
     | tee "$OUTDIR/table.md"
 [ -s "$OUTDIR/table.md" ] || { echo "the benchmark produced no table; last log lines:"; tail -30 "$OUTDIR/bench.log"; }
 fi
