@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_limits
 from aerec.engine import Activation, Adam, CpuBackend, MaskedDecoder, SparseEncoder
 
 
-@pytest.mark.parametrize("shape", [(500, 300, 2500), (700, 64, 90), (30, 40, 50)])
+@pytest.mark.parametrize("shape", [(500, 300, 2500), (300, 3000, 200), (700, 64, 90), (30, 40, 50)])
 @pytest.mark.parametrize("transposed", [False, True])
 def test_pooled_matmul_equals_single_threaded_blas(shape, transposed):
     m, k, n = shape

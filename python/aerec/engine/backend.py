@@ -66,13 +66,19 @@ class CpuBackend:
         n = b.shape[1]
         if out is None:
             out = np.empty((m, n), dtype=np.result_type(a, b))
-        if self.n_threads == 1 or 2 * m * n * k < GEMM_MIN_FLOPS:
+        if 2 * m * n * k < GEMM_MIN_FLOPS:
             return np.matmul(a, b, out=out)
-        if n >= m:
-            parts = [(slice(None), slice(j, min(n, j + GEMM_COL_BLOCK))) for j in range(0, n, GEMM_COL_BLOCK)]
-            jobs = [(a, b[:, c], out[:, c]) for _, c in parts]
+        # Wide outputs split by columns; narrow ones (e.g. dH = G·Wᵀ: 500 × 600 from K = 20,108) by
+        # rows — one column block there would leave every other thread idle. The split depends on
+        # the shapes only, and one thread runs the same blocks in order.
+        if n > GEMM_COL_BLOCK:
+            jobs = [(a, b[:, j:j + GEMM_COL_BLOCK], out[:, j:j + GEMM_COL_BLOCK]) for j in range(0, n, GEMM_COL_BLOCK)]
         else:
             jobs = [(a[i:i + GEMM_ROW_BLOCK], b, out[i:i + GEMM_ROW_BLOCK]) for i in range(0, m, GEMM_ROW_BLOCK)]
+        if self.n_threads == 1 or len(jobs) == 1:
+            for x, y, o in jobs:
+                np.matmul(x, y, out=o)
+            return out
         futures = [_pool(self.n_threads).submit(np.matmul, x, y, out=o) for x, y, o in jobs]
         for f in futures:
             f.result()
