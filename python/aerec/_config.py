@@ -20,6 +20,14 @@ def config() -> dict:
             cuda.update(_native.cuda_module.build_info())
         except Exception as exc:  # pragma: no cover - depends on the machine
             cuda["error"] = str(exc)
+    # What device="auto" will pick, and why not the GPU when it does not.
+    from .engine.backend import resolve_device
+
+    cuda["auto_device"] = resolve_device("auto")
+    if _native.cuda_module is not None and cuda["auto_device"] == "cpu":
+        from .engine.cuda import cuda_status
+
+        cuda["why_not"] = cuda_status()[1]
     blas = [
         {k: lib.get(k) for k in ("internal_api", "prefix", "version", "num_threads", "threading_layer",
                                  "architecture")}
@@ -51,7 +59,8 @@ def show_config(file=None) -> None:
         f"  CPU kernels : {c['isa']} (available here: {', '.join(c['isa_available'])})",
         f"  OpenMP      : {'yes' if c['openmp'] else 'no (single-threaded build)'}; "
         f"threads used by default: {c['threads']} of {c['usable_cpus']} usable CPUs",
-        f"  CUDA        : {'built' if cuda['built'] else 'not built'}; devices visible: {cuda['devices']}",
+        f"  CUDA        : {'built' if cuda['built'] else 'not built'}; devices visible: {cuda['devices']}; "
+        f"device='auto' trains on: {cuda['auto_device']}" + (f" ({cuda['why_not']})" if cuda.get("why_not") else ""),
     ]
     if c["sanitizers"]:
         lines.append("  sanitizers  : AddressSanitizer + UBSan build")
