@@ -81,3 +81,14 @@ def test_estimator_device_cuda_fails_clearly_here_or_trains():
 def test_array_namespace_is_numpy_for_host_arrays():
     assert backend.array_namespace(np.zeros(3)) is np
     assert backend.backend_for([np.zeros((2, 2))], n_threads=1).name == "cpu"
+
+
+def test_cuda_backend_offers_every_kernel_of_the_cpu_backend():
+    """Layers and estimators call backend.<kernel>(...): the CUDA backend must have them all (this
+    does not import CuPy: only the class is inspected)."""
+    from aerec import kernels
+    from aerec.engine.cuda import CudaBackend
+
+    missing = [n for n in kernels.__all__ if n != "ACTIVATIONS" and not callable(getattr(CudaBackend, n, None))]
+    missing += [n for n in ("asarray", "to_host", "zeros", "matmul") if not callable(getattr(CudaBackend, n, None))]
+    assert not missing, missing
