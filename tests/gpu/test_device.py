@@ -61,6 +61,24 @@ def test_module_and_device_without_cupy(monkeypatch):
         resolve_device("cuda")
 
 
+def test_broken_cupy_falls_back_on_auto(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def broken(name, *args, **kwargs):
+        if name == "cupy":
+            raise RuntimeError("libnvrtc.so.13: cannot open shared object file (test)")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(_native, "cuda_module", _FakeModule(1))
+    monkeypatch.setattr(_native, "HAS_CUDA", True)
+    monkeypatch.setattr(builtins, "__import__", broken)
+    assert resolve_device("auto") == "cpu"
+    with pytest.raises(ValueError, match="CuPy failed to import"):
+        resolve_device("cuda")
+
+
 def test_estimator_device_cuda_fails_clearly_here_or_trains():
     """On this machine an estimator with device='cuda' either trains on the GPU (a usable CUDA
     backend) or refuses with the reason — it never silently runs on the CPU."""

@@ -502,4 +502,6 @@ def cuda_status():
         import_cupy()
     except ImportError:
         return False, "CuPy is not installed (pip install 'aerec[cuda]', i.e. cupy-cuda13x)"
+    except Exception as exc:  # noqa: BLE001 - a broken CuPy must not break device='auto' on the CPU
+        return False, f"CuPy failed to import ({type(exc).__name__}: {exc})"
     return True, ""
