@@ -499,9 +499,30 @@ def cuda_status():
     if not _native.HAS_CUDA:
         return False, "no CUDA device is visible (the CUDA module reports 0 devices)"
     try:
-        import_cupy()
+        cp = import_cupy()
     except ImportError:
         return False, "CuPy is not installed (pip install 'aerec[cuda]', i.e. cupy-cuda13x)"
     except Exception as exc:  # noqa: BLE001 - a broken CuPy must not break device='auto' on the CPU
         return False, f"CuPy failed to import ({type(exc).__name__}: {exc})"
+    problem = _smoke_test(cp)
+    if problem:
+        return False, f"CuPy cannot run here ({problem}); check the CUDA libraries it needs (cuBLAS, NVRTC)"
     return True, ""
+
+
+_SMOKE = {}
+
+
+def _smoke_test(cp):
+    """'' when CuPy can compile an elementwise kernel (NVRTC) and call cuBLAS here, else the error.
+    Done once per CuPy module object: the first call costs a kernel compilation (cached on disk)."""
+    known = _SMOKE.get(id(cp))
+    if known is None or known[0] is not cp:  # (the module itself is kept: ids can be reused)
+        try:
+            a = cp.arange(4, dtype=cp.float32)
+            float(a @ a)
+            known = (cp, "")
+        except Exception as exc:  # noqa: BLE001 - any failure means: do not pick the GPU
+            known = (cp, f"{type(exc).__name__}: {exc}")
+        _SMOKE[id(cp)] = known
+    return known[1]
