@@ -119,8 +119,8 @@ cudaError_t multinomial_loss_grad(T* logits, const T* c, const I* indptr, const 
                                   int64_t n_rows, int64_t n_items, double scale, double* row_loss, double* loss,
                                   cudaStream_t stream) {
     if (n_rows == 0) return sum_partials(row_loss, 0, scale, loss, stream);
-    multinomial_kernel<T, I><<<row_blocks(n_rows), kThreads * 2, 0, stream>>>(logits, c, indptr, indices, data,
-                                                                              n_rows, n_items, scale, row_loss);
+    multinomial_kernel<T, I><<<row_blocks(n_rows), kThreads, 0, stream>>>(logits, c, indptr, indices, data,
+                                                                          n_rows, n_items, scale, row_loss);
     const cudaError_t err = cudaGetLastError();
     return err != cudaSuccess ? err : sum_partials(row_loss, n_rows, scale, loss, stream);
 }
