@@ -754,3 +754,25 @@ def test_bad_hyperparameters_every_estimator(name, param, value):
     X = X_RATINGS if name in ("AutoRec", "DeepAutoencoder") else X_IMPLICIT
     with pytest.raises((ValueError, TypeError), match=param.replace("dtype", "float32 or float64|dtype")):
         cls(**{**_SMALL[name], param: value}).fit(X)
+
+
+def _nan_first(B):
+    B = B.copy()
+    B.data[0] = np.nan
+    return B
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_arrays_passed_together_must_match(name):
+    """fit(X, y) and fit(X, X_val=..., y_val=...): shapes that disagree are named, never broadcast."""
+    X = _data(name)
+    calls = [(lambda: ESTIMATORS[name]().fit(X, X[:, :10]), r"y has shape|y_val|shape"),
+             (lambda: ESTIMATORS[name]().fit(X, X[:10]), r"y has shape|shape")]
+    if name not in ("EASE", "Popularity"):
+        calls += [(lambda: ESTIMATORS[name]().fit(X, X_val=X[:10, :10], y_val=X[:10, :10]), "X_val|y_val"),
+                  (lambda: ESTIMATORS[name]().fit(X, X_val=X[:10], y_val=X[:11]), "X_val|y_val"),
+                  (lambda: ESTIMATORS[name]().fit(X, X_val=X[:10]), "X_val|y_val"),
+                  (lambda: ESTIMATORS[name]().fit(X, X_val=X[:10], y_val=_nan_first(X[:10])), "NaN")]
+    for call, match in calls:
+        with pytest.raises(ValueError, match=match):
+            call()
