@@ -589,6 +589,7 @@ def cli_files(tmp_path_factory):
     _write(d / "ratings.tsv", "".join(f"{u}\t{i}\t{int(rng.integers(1, 6))}\n" for u, i in sorted(pairs)))
     _write(d / "history.tsv", "new\ti3\t5\nnew\ti4\t4\n")
     _write(d / "unknown.tsv", "new\tnope\t5\n")
+    _write(d / "partly_unknown.tsv", "new\tnope\t5\nnew\ti3\t4\n")
     _write(d / "empty.tsv", "")
     _write(d / "header_only.csv", "user,item,rating\n")
     _write(d / "binary.tsv", b"\x00\xff\xfe\x80\x00")
@@ -649,6 +650,7 @@ CLI_CASES = {
     "recommend-missing-history": ["recommend", "{d}/ease.npz", "{d}/none.tsv"],
     "recommend-binary-history": ["recommend", "{d}/ease.npz", "{d}/binary.tsv"],
     "recommend-nan-history": ["recommend", "{d}/ease.npz", "{d}/nan.tsv"],
+    "recommend-only-unknown-items": ["recommend", "{d}/ease.npz", "{d}/unknown.tsv"],
     "recommend-bad-format": ["recommend", "{d}/ease.npz", "{d}/history.tsv", "--format", "xml"],
     "recommend-out-in-missing-folder": ["recommend", "{d}/ease.npz", "{d}/history.tsv", "--out", "{d}/no/such/r.csv"],
     "evaluate-heldout-too-many": ["evaluate", "{d}/ratings.tsv", "--heldout", "500", "--models", "Popularity"],
@@ -685,7 +687,7 @@ def test_cli_documented_rules(cli_files, capsys):
     items = [r["item"] for r in json.loads(out)["new"]]
     assert len(items) == len(set(items)) == 25 - 2 and not {"i3", "i4"} & set(items)
     # unknown ids: dropped with a one-line warning giving the count; the user still gets a list
-    rc, out, err = _cli(["recommend", f"{d}/ease.npz", f"{d}/unknown.tsv", "--k", "3"], capsys)
+    rc, out, err = _cli(["recommend", f"{d}/ease.npz", f"{d}/partly_unknown.tsv", "--k", "3"], capsys)
     assert rc == 0 and err.strip().splitlines() == ["aerec: warning: dropped 1 records of items never seen in fit "
                                                     "(e.g. [np.str_('nope')])"], err
     assert out.splitlines()[0] == "user,rank,item,score" and len(out.splitlines()) == 4

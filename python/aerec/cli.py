@@ -292,6 +292,10 @@ def cmd_recommend(args):
     with warnings.catch_warnings(record=True) as caught, _user_errors(str(args.history)):
         warnings.simplefilter("always")
         X, user_ids = mapper.transform(data)
+    if X.nnz == 0 and users.size:  # nothing left to recommend from: an answer would be arbitrary
+        sample = ", ".join(str(i) for i in np.unique(items)[:3])
+        raise UserError(f"{args.history}: none of its {np.unique(items).size} item ids is known to the model "
+                        f"(e.g. {sample}); were the ids written the same way as for 'aerec fit'?")
     for w in caught:
         print(f"aerec: warning: {w.message}", file=sys.stderr)
     if args.k < 1:
@@ -439,7 +443,10 @@ def build_parser():
     fit.add_argument("--threshold", type=float, default=3.5, help="implicit models: ratings above it are interactions")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--verbose", action="store_true")
-    rec = sub.add_parser("recommend", help="top-k items, in your ids, for the users in a history file")
+    rec = sub.add_parser("recommend", help="top-k items, in your ids, for the users in a history file",
+                         description="Top-k items for the users in a history file. Records of items the model "
+                                     "has never seen are dropped with a warning giving their count; a history "
+                                     "with no known item at all is an error (exit code 2).")
     rec.add_argument("model", help="a model file written by 'aerec fit'")
     rec.add_argument("history", help="user/item[/rating] records of the users to recommend for")
     rec.add_argument("--k", type=int, default=10)
