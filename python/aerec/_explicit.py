@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import kernels
 from ._base import RecommenderBase, check_dense_size, to_csr
 from ._threads import blas_threads
-from ._validation import check_scalar
+from ._validation import check_bool, check_scalar
 from .engine.backend import CpuBackend
 
 UNSEEN_POLICIES = ("default", "mean")
@@ -91,8 +91,9 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
             raise TypeError(f"clip must be True or False, got {self.clip!r}")
         check_scalar(self.validation_fraction, "validation_fraction", low=0.0, high=1.0, low_inclusive=False,
                      high_inclusive=False)
+        check_bool(self.early_stopping, "early_stopping")
         if self.patience is not None:
-            check_scalar(self.patience, "patience", kind=numbers.Integral, low=0)
+            check_scalar(self.patience, "patience", kind=numbers.Integral, low=1)
 
     def _fit_rating_stats(self, S):
         """Rating range and mean of the training samples S, and which outputs were ever rated."""

@@ -120,6 +120,27 @@ def check_scalar(x, name, *, kind=numbers.Real, low=None, high=None, low_inclusi
     return x
 
 
+def check_bool(x, name):
+    """A flag: True or False (a truthy string such as 'no' is refused, not guessed)."""
+    if not isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {x!r}")
+    return bool(x)
+
+
+def check_layer_widths(dims, name="hidden_dims", *, allow_empty=False):
+    """A sequence of positive integer layer widths (a tuple or list; e.g. (600,))."""
+    if isinstance(dims, (str, bytes)) or not isinstance(dims, (tuple, list, np.ndarray)):
+        raise TypeError(f"{name} must be a tuple of positive integer layer widths, got {dims!r}")
+    for d in dims:
+        if isinstance(d, (bool, np.bool_)) or not isinstance(d, numbers.Integral):
+            raise TypeError(f"{name} must hold integer layer widths, got {d!r} in {dims!r}")
+        if d < 1:
+            raise ValueError(f"{name} must hold positive layer widths, got {d!r} in {dims!r}")
+    if not allow_empty and len(dims) == 0:
+        raise ValueError(f"{name} must hold at least one layer width, got {dims!r}")
+    return [int(d) for d in dims]
+
+
 def check_seed(seed, name="seed") -> int:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < 2**64:
         raise ValueError(f"{name} must be an integer in [0, 2**64), got {seed!r}")

@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import InterruptGuard, Progress
 from ._explicit import _ExplicitAutoencoder, check_weights
 from ._threads import blas_threads
-from ._validation import check_scalar
+from ._validation import check_layer_widths, check_scalar
 from .engine import SGD, Adam, CpuBackend, EarlyStopping, minibatches
 from .engine.backend import get_backend
 from .engine.layers import Parameter, xavier_uniform
@@ -176,12 +176,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
     # ---- parameters ----------------------------------------------------------------------------
 
     def _check_params(self):
-        try:
-            dims = [int(h) for h in self.hidden_dims]
-        except TypeError as exc:
-            raise TypeError(f"hidden_dims must be a sequence of layer widths, got {self.hidden_dims!r}") from exc
-        if not dims or any(d < 1 for d in dims) or any(d != h for d, h in zip(dims, self.hidden_dims)):
-            raise ValueError(f"hidden_dims must be one or more positive integer widths, got {self.hidden_dims!r}")
+        dims = check_layer_widths(self.hidden_dims, "hidden_dims")
         if self.activation not in _ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; expected one of {_ACTIVATIONS}")
         for name in ("last_layer_activations", "constrained"):

@@ -21,7 +21,7 @@ from . import kernels
 from ._base import Progress, RecommenderBase
 from ._linalg import cholesky_inverse
 from ._threads import blas_threads
-from ._validation import check_scalar
+from ._validation import check_bool, check_scalar
 
 
 def available_memory_bytes():
@@ -111,6 +111,9 @@ class EASE(RecommenderBase):
     def fit(self, X, y=None):
         """Fit B on users × items interactions X (y, if given, is added: X ∪ y)."""
         check_scalar(self.l2, "l2", low=0.0, low_inclusive=False)
+        check_bool(self.positive, "positive")
+        if self.max_memory is not None:
+            check_scalar(self.max_memory, "max_memory", low=0, low_inclusive=False)
         self.dtype_ = self._dtype()
         X = self._validate(X, reset=True)
         X = self._with_y(X, y)

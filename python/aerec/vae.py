@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import InterruptGuard, Progress, RecommenderBase, to_csr
 from ._threads import blas_threads
-from ._validation import check_scalar
+from ._validation import check_bool, check_layer_widths, check_scalar
 from .engine import Adam, CpuBackend, EarlyStopping, minibatches
 from .engine.backend import backend_for, get_backend
 from .engine.layers import Parameter, xavier_uniform
@@ -81,8 +81,10 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         return enc, enc[::-1]
 
     def _check_params(self):
-        if any(int(h) < 1 for h in self.hidden_dims):
-            raise ValueError(f"hidden_dims must be positive layer widths, got {self.hidden_dims!r}")
+        check_layer_widths(self.hidden_dims, "hidden_dims", allow_empty=True)
+        check_bool(self.early_stopping, "early_stopping")
+        if self.patience is not None:
+            check_scalar(self.patience, "patience", kind=numbers.Integral, low=1)
         check_scalar(self.n_components, "n_components", kind=numbers.Integral, low=1)
         check_scalar(self.dropout, "dropout", low=0.0, high=1.0, high_inclusive=False)
         check_scalar(self.l2, "l2", low=0.0)
