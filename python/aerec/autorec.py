@@ -20,6 +20,7 @@ from ._base import InterruptGuard, Progress
 from ._explicit import _ExplicitAutoencoder, check_weights, transpose_csr
 from ._threads import blas_threads
 from ._validation import check_scalar
+from .ease import available_memory_bytes
 from .engine import Adam, EarlyStopping, RProp, minibatches
 from .engine.backend import get_backend
 from .engine.layers import Parameter, xavier_uniform
@@ -286,6 +287,7 @@ class AutoRec(_ExplicitAutoencoder):
         n_samples, n_in = S.shape
         h, dt = int(self.n_components), self.dtype_
         N = S.nnz
+        self._check_weight_memory(n_in, h, dt)
 
         be = get_backend(device, n_threads)
         on_gpu = be.name == "cuda"
@@ -386,6 +388,19 @@ class AutoRec(_ExplicitAutoencoder):
                 del self.W_
                 raise KeyboardInterrupt
         return self
+
+    def _check_weight_memory(self, n_in, h, dt):
+        """W and V are n_in × h (n_in = users for item-based): with their gradients and the
+        optimiser's two moment arrays, 8 such arrays. Refuse up front if they cannot fit."""
+        need = 8 * n_in * h * np.dtype(dt).itemsize
+        avail = available_memory_bytes()
+        if avail is not None and need > 0.8 * avail:
+            side = "users" if self._item_based else "items"
+            raise MemoryError(
+                f"AutoRec with {n_in:,} {side} as inputs and n_components={h} needs about {need / 2**30:.2f} GiB for "
+                f"its weights, gradients and optimiser state, more than 80 % of the {avail / 2**30:.2f} GiB "
+                "available. Lower n_components, use dtype='float32'"
+                + (", or item_based=False (its weights scale with the items)" if self._item_based else "") + ".")
 
     # ---- inference --------------------------------------------------------------------------------
 

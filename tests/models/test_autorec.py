@@ -229,3 +229,17 @@ def test_ctrl_c_stops_between_batches(ratings):
         timer.cancel()
     assert 0 < model.n_iter_ < 100_000
     assert np.isfinite(model.predict(train)).all()
+
+
+def test_weights_that_cannot_fit_are_refused_up_front(ratings, monkeypatch):
+    """Item-based weights scale with the users (8 users × h arrays with grads and Adam state)."""
+    import aerec.autorec
+
+    train = ratings[0]
+    monkeypatch.setattr(aerec.autorec, "available_memory_bytes", lambda: 1000)
+    with pytest.raises(MemoryError, match=r"users as inputs and n_components=8 .*GiB.*item_based=False"):
+        small(n_components=8).fit(train)
+    with pytest.raises(MemoryError, match=r"items as inputs"):
+        small(n_components=8, item_based=False).fit(train)
+    monkeypatch.setattr(aerec.autorec, "available_memory_bytes", lambda: None)  # unknown: no refusal
+    small(n_components=8, n_epochs=1).fit(train)
