@@ -181,3 +181,14 @@ def test_bad_input_is_named(data):
         small_dae(dropout=1.0).fit(train)
     with pytest.raises(ValueError, match="hidden_dims"):
         small_vae(hidden_dims=(0,)).fit(train)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_ease_and_popularity_bit_identical_across_runs_and_threads(dtype):
+    # 700 items: EASE's blocked inverse runs several 256-wide tiles on the thread pool
+    X = sp.random(600, 700, density=0.05, format="csr", random_state=3)
+    fits = [aerec.EASE(l2=10.0, dtype=dtype, n_threads=t).fit(X) for t in (1, 2, 3, 2)]
+    for f in fits[1:]:
+        np.testing.assert_array_equal(fits[0].B_, f.B_)
+    pops = [aerec.Popularity(n_threads=t).fit(X) for t in (1, 2)]
+    np.testing.assert_array_equal(pops[0].item_counts_, pops[1].item_counts_)
