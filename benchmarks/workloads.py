@@ -157,9 +157,9 @@ def case(name):
         n_users, n_items = R.shape
         fl = {f: autorec_flops(n_items, n_users, R.nnz, 500 if not TINY else 8, form=f)
               for f in ("aerec", "dense", "sparse")}
-        return Case(name, "I-AutoRec epoch, ML-1M (h = 500, batch 256 items)", IMPLS,
+        return Case(name, "I-AutoRec epoch, ML-1M (h = 500, batch 256 items)", IMPLS + ("numpy",),
                     {"useful": fl["aerec"], "aerec": fl["aerec"], "torch-dense": fl["dense"],
-                     "torch-sparse": fl["sparse"]}, 1.0, "full epoch", note)
+                     "torch-sparse": fl["sparse"], "numpy": fl["dense"]}, 1.0, "full epoch", note)
     if name.startswith("deepae-ml1m-refeed"):
         refeed = int(name[-1])
         R, note = ml1m()
@@ -259,16 +259,24 @@ def build(name, impl, n_threads):
                 aerec.AutoRec(n_components=h, n_epochs=1, random_state=0, n_threads=n_threads).fit(R)
             return run
         from aerec._explicit import transpose_csr
-        from torch_speed import make_autorec
 
         S = transpose_csr(R)  # I-AutoRec: samples = items, inputs = users
-        _, _, step = make_autorec(S.shape[1], S.nnz, h=h, sparse_input=sparse)
+        if impl == "numpy":
+            import numpy_speed
+
+            _, step = numpy_speed.make_autorec(S.shape[1], S.nnz, h=h)
+        else:
+            from torch_speed import make_autorec
+
+            _, _, step = make_autorec(S.shape[1], S.nnz, h=h, sparse_input=sparse)
         rng = np.random.default_rng(0)
 
         def run():
-            torch.set_num_threads(n_threads)
-            for idx in _minibatches(S.shape[0], 256, rng):  # AutoRec's batch_size default
-                step(S[idx])
+            if torch is not None:
+                torch.set_num_threads(n_threads)
+            with blas_threads(n_threads):  # the NumPy peer's GEMMs (torch has its own threads)
+                for idx in _minibatches(S.shape[0], 256, rng):  # AutoRec's batch_size default
+                    step(S[idx])
         return run
 
     if name.startswith("deepae-ml1m-refeed"):
@@ -280,17 +288,24 @@ def build(name, impl, n_threads):
                 aerec.DeepAutoencoder(hidden_dims=hidden, refeed=refeed, n_epochs=1, random_state=0,
                                       n_threads=n_threads).fit(R)
             return run
-        from torch_speed import make_deep_ae
+        if impl == "numpy":
+            import numpy_speed
 
-        _, _, step = make_deep_ae(R.shape[1], hidden, refeed=refeed, sparse_input=sparse)
+            _, step = numpy_speed.make_deep_ae(R.shape[1], hidden, refeed=refeed)
+        else:
+            from torch_speed import make_deep_ae
+
+            _, _, step = make_deep_ae(R.shape[1], hidden, refeed=refeed, sparse_input=sparse)
         rng = np.random.default_rng(0)
 
         def run():
-            torch.set_num_threads(n_threads)
-            for idx in _minibatches(R.shape[0], 128, rng):  # DeepAutoencoder's batch_size default
-                Xb = R[idx]
-                if Xb.nnz:
-                    step(Xb)
+            if torch is not None:
+                torch.set_num_threads(n_threads)
+            with blas_threads(n_threads):  # the NumPy peer's GEMMs (torch has its own threads)
+                for idx in _minibatches(R.shape[0], 128, rng):  # DeepAutoencoder's batch_size default
+                    Xb = R[idx]
+                    if Xb.nnz:
+                        step(Xb)
         return run
 
     if name == "recommend-ml20m":
