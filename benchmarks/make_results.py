@@ -187,7 +187,11 @@ def main(argv=None):
     ap.add_argument("--ease-json", default=None,
                     help="a bench_peers.py JSON with the EASE-vs-paper run made separately (AEREC_BENCH_EASE=1 -k ease)")
     ap.add_argument("--ease-note", default="", help="when/how the --ease-json run was made (date, load average)")
-    ap.add_argument("--keep-json", default=None, help="copy each suite's JSON into this folder")
+    ap.add_argument("--keep-json", default=None,
+                    help="copy each suite's JSON (and its time/load record, NAME.meta.json) into this folder")
+    ap.add_argument("--from-json", default=None,
+                    help="render from a --keep-json folder instead of running: NAME.json (+ NAME-*.json, e.g. an "
+                    "opt-in case run separately, merged in) and NAME.meta.json per suite; suites without JSON there run")
     args = ap.parse_args(argv)
     suites = ["kernels"] if args.quick else (args.suites.split(",") if args.suites else list(SUITES))
     env = " ".join(f"{k}={os.environ[k]}" for k in ENV_VARS if k in os.environ)
@@ -204,7 +208,8 @@ def main(argv=None):
             "`benchmarks/quality/*.py`, see below). Machine: " + machine(),
             "",
             f"This file: `{(env + ' ') if env else ''}python benchmarks/make_results.py{' ' + argline if argline else ''}`"
-            f", run {started} → {_now()}{f' (still running: {running})' if running else ''}. The machine is shared "
+            + (f", rendered {_now()} from the JSON of the runs named in each section" if args.from_json else
+               f", run {started} → {_now()}{f' (still running: {running})' if running else ''}") + ". The machine is shared "
             "(2 cores, other engineers' jobs running): the load average is given beside every suite and every "
             "side-by-side case; compare implementations only within a block measured in the same run.",
             "",
@@ -224,15 +229,38 @@ def main(argv=None):
                          "`AEREC_BENCH_EASE=1 python -m pytest benchmarks/bench_peers.py -k ease "
                          "--benchmark-json=ease.json`" + (f" — {args.ease_note}" if args.ease_note else ""), "",
                          summarize(args.ease_json), ""]
-        # Hand-kept sections: the GPU table (filled by benchmarks/gpu_check.sh on a GPU machine), then quality.
-        for extra in [HERE / "RESULTS_GPU.md", *sorted((HERE / "quality").glob("RESULTS_*.md"))]:
+        # Hand-kept sections: where the time goes (profiles behind the missed targets), the GPU table
+        # (filled by benchmarks/gpu_check.sh on a GPU machine), then quality.
+        for extra in [HERE / "RESULTS_SPEED_NOTES.md", HERE / "RESULTS_GPU.md", *sorted((HERE / "quality").glob("RESULTS_*.md"))]:
             if extra.exists():
                 sections += [extra.read_text().strip(), ""]
         Path(args.out).write_text("\n".join(sections))
 
+    def reuse(name, script, title):
+        folder = Path(args.from_json)
+        files = sorted(folder.glob(f"{name}.json")) + sorted(folder.glob(f"{name}-*.json"))
+        if not files:
+            return False
+        merged = _merge([json.loads(f.read_text()) for f in files])
+        metas = [json.loads(m.read_text()) for m in (folder / f"{f.stem}.meta.json" for f in files) if m.exists()]
+        runs = "; ".join(f"run {m['t0']} → {m['t1']}, {m['load0']} at the start, {m['load1']} at the end"
+                         for m in metas) or "run times not recorded"
+        path = Path(tmp) / f"{name}.json"
+        path.write_text(json.dumps(merged))
+        results[name] = merged
+        done[name] = [f"## {title}", "",
+                      f"`python -m pytest benchmarks/{script} -p no:cacheprovider --benchmark-json=out.json "
+                      f"--benchmark-min-rounds=5 --benchmark-max-time=1`"
+                      + (" (one pytest per group of cases)" if name == "peers" else ""), "",
+                      f"Rendered from {', '.join(f.name for f in files)}: {runs}.", "", summarize(path), ""]
+        return True
+
     with tempfile.TemporaryDirectory() as tmp:
         for name in suites:
             script, title = SUITES[name]
+            if args.from_json and reuse(name, script, title):
+                write(running=f"suite {name}")
+                continue
             jsons, t0, load0 = [], _now(), _load()
             for k, targets_ in enumerate(_invocations(name, script)):
                 out = Path(tmp) / f"{name}-{k}.json"
@@ -257,6 +285,8 @@ def main(argv=None):
                     if args.keep_json:
                         Path(args.keep_json).mkdir(parents=True, exist_ok=True)
                         (Path(args.keep_json) / f"{name}.json").write_text(path.read_text())
+                        (Path(args.keep_json) / f"{name}.meta.json").write_text(json.dumps(
+                            {"t0": t0, "t1": t1, "load0": load0, "load1": load1}))
                 else:
                     section += ["(the suite produced no results)", ""]
                 done[name] = section
