@@ -238,7 +238,8 @@ def main(argv=None):
 
     def reuse(name, script, title):
         folder = Path(args.from_json)
-        files = sorted(folder.glob(f"{name}.json")) + sorted(folder.glob(f"{name}-*.json"))
+        files = sorted(folder.glob(f"{name}.json")) + sorted(f for f in folder.glob(f"{name}-*.json")
+                                                            if not f.name.endswith(".meta.json"))
         if not files:
             return False
         merged = _merge([json.loads(f.read_text()) for f in files])
