@@ -156,3 +156,46 @@ def test_ease_fit_vs_paper(benchmark, impl):
     else:
         dtype = impl.split("-")[1]
         benchmark.pedantic(lambda: aerec.EASE(l2=500.0, dtype=dtype).fit(X), rounds=1, iterations=1)
+
+
+def test_torch_recommend_matches_aerec():
+    """The recommend peer ranks exactly as aerec does from the same weights (so the timing compares
+    equal work); small shapes, no timing."""
+    pytest.importorskip("torch")
+    from torch_speed import make_recommend
+
+    X = make_synthetic((300, 120, 300 * 10), random_state=3)
+    for cls in (aerec.MultVAE, aerec.MultDAE):
+        model = cls(hidden_dims=(16,) if cls is aerec.MultVAE else (), n_components=8, n_epochs=2,
+                    random_state=0, n_threads=1).fit(X)
+        idx, val = model.recommend(X, k=10)
+        for sparse in (True, False):
+            rec = make_recommend(model.coefs_, model.intercepts_, variational=cls is aerec.MultVAE,
+                                 n_components=8, sparse_input=sparse, batch_size=128)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t_idx, t_val = rec(X, 10)
+            np.testing.assert_allclose(t_val, val, rtol=1e-4, atol=1e-5)
+            assert np.mean(t_idx == idx) > 0.99  # ties may order differently
+
+
+def test_torch_explicit_peers_train():
+    """The I-AutoRec and deep-autoencoder peers run on ratings and their loss goes down."""
+    pytest.importorskip("torch")
+    from torch_speed import make_autorec, make_deep_ae
+
+    R = make_synthetic((120, 80, 120 * 12), explicit=True, random_state=0)
+    S = R.T.tocsr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for sparse in (False, True):
+            _, _, step = make_autorec(S.shape[1], S.nnz, h=8, sparse_input=sparse)
+            first = step(S)
+            last = [step(S) for _ in range(30)][-1]
+            assert np.isfinite(last) and last < first
+            _, _, step = make_deep_ae(R.shape[1], (16, 8), refeed=0, lr=0.01, sparse_input=sparse)
+            first = step(R)
+            last = [step(R) for _ in range(30)][-1]
+            assert np.isfinite(last) and last < first
+            _, _, step = make_deep_ae(R.shape[1], (16, 8), refeed=1, lr=0.01, sparse_input=sparse)
+            assert np.isfinite(step(R))
