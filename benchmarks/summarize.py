@@ -64,7 +64,8 @@ def summarize(path):
 
 
 IMPL_NAMES = {"aerec": "aerec", "torch-dense": "PyTorch, dense input (papers' / libraries' form)",
-              "torch-sparse": "PyTorch, sparse first layer (torch.sparse.mm)"}
+              "torch-sparse": "PyTorch, sparse first layer (torch.sparse.mm)",
+              "numpy": "NumPy/SciPy (no native code)"}
 
 
 def side_by_side_table(results):
