@@ -225,10 +225,12 @@ class AutoRec(_ExplicitAutoencoder):
 
     # ---- one gradient evaluation ----------------------------------------------------------------
 
-    def _accumulate(self, be, Sb, params, scale, seed, step, row_offset, entry_offset=0):
+    def _accumulate(self, be, Sb, params, scale, seed, step, row_offset, entry_offset=0, compact=False):
         """Add the gradient of ``scale·Σ(r̂ − r)²`` over Sb's ratings to the parameters' grads;
         returns the unscaled sum of squared errors. ``row_offset``/``entry_offset``: Sb's first row
-        and first stored entry within the epoch's batch (they key the dropout draws)."""
+        and first stored entry within the epoch's batch (they key the dropout draws). ``compact``:
+        W's and V's gradients are *set* as row-compact (rows, values) — what the kernels return —
+        instead of added into zero-filled dense arrays (one minibatch = one call)."""
         W, b, V, c = params
         act, out_act, rate = self.activation, self.output_activation, float(self.dropout)
         S_in = Sb
@@ -247,13 +249,19 @@ class AutoRec(_ExplicitAutoencoder):
         if out_act != "identity":
             g = be.activation_backward(out_act, out, pred, g)
         dH, items, dV, dc = be.masked_decoder_backward(Sb, Hd, V.value, g)
-        V.grad[items] += dV
+        if compact:
+            V.set_row_grad(items, dV)
+        else:
+            V.grad[items] += dV
         c.grad[items] += dc
         if rate:
             dH = be.dropout(dH, rate, seed=seed, step=step, row_offset=row_offset)
         dZ = be.activation_backward(act, Z, H, dH)
         items, dW, db = be.sparse_encoder_backward(S_in, dZ)
-        W.grad[items] += dW
+        if compact:
+            W.set_row_grad(items, dW)
+        else:
+            W.grad[items] += dW
         b.grad += db
         return loss / scale if scale else 0.0
 
@@ -333,8 +341,11 @@ class AutoRec(_ExplicitAutoencoder):
                 for idx in batches:
                     if guard.interrupted:
                         break
-                    for p in params:
-                        p.grad.fill(0)
+                    # minibatches: W's and V's gradients arrive row-compact (only the rows the batch
+                    # touches) and go to Adam as they are — no zero-fill, scatter or dense read of
+                    # n_inputs × h arrays per step; bit-identical to the dense form
+                    for p in ((b, c) if not full_batch else params):
+                        p.set_dense_grad().fill(0)
                     if idx is None:  # full batch, scale 1/N
                         batch_sse = 0.0
                         for start in range(0, n_samples, chunk):
@@ -346,8 +357,13 @@ class AutoRec(_ExplicitAutoencoder):
                         V.grad += decay * V.value
                     else:  # minibatch mean squared error (Adam adds the decay)
                         Sb = S[np.sort(idx)]
-                        batch_sse = self._accumulate(be, Sb, params, 1.0 / max(Sb.nnz, 1), seed, self.n_updates_,
-                                                     0) if Sb.nnz else 0.0
+                        if Sb.nnz:
+                            batch_sse = self._accumulate(be, Sb, params, 1.0 / Sb.nnz, seed, self.n_updates_, 0,
+                                                         compact=True)
+                        else:  # no ratings in the batch: zero gradients (Adam's moments still decay)
+                            batch_sse = 0.0
+                            for p in (W, V):
+                                p.set_row_grad(xp.zeros(0, dtype=np.int64), xp.zeros((0, h), dtype=dt))
                     if not np.isfinite(batch_sse):
                         diverged = True
                         break
