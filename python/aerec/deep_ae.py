@@ -283,11 +283,10 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         dh = dH
         for j in range(L - 2, -1, -1):
             dZ = be.activation_backward(act, cache["dec_z"][j], cache["dec_h"][j], dh)
-            gW = be.matmul(cache["dec_in"][j].T, dZ)  # (rev[j], rev[j+1])
-            if self.constrained:
-                self._enc_W[L - 1 - j].grad += gW.T  # decoder j uses enc_W[L-1-j]ᵀ
-            else:
-                self._dec_W[j].grad += gW
+            if self.constrained:  # decoder j uses enc_W[L-1-j]ᵀ: its gradient adds to the encoder's
+                self._enc_W[L - 1 - j].grad += be.matmul(cache["dec_in"][j].T, dZ).T
+            else:  # written straight into the gradient (see _zero_filled)
+                be.matmul(cache["dec_in"][j].T, dZ, out=self._dec_W[j].grad)  # (rev[j], rev[j+1])
             self._dec_b[j].grad += dZ.sum(axis=0)
             dh = be.matmul(dZ, self.decoder_coefs_[j].T)
         if cache["rate"]:
@@ -296,13 +295,32 @@ class DeepAutoencoder(_ExplicitAutoencoder):
             dZ = be.activation_backward(act, cache["zs"][k], cache["hs"][k], be.xp.ascontiguousarray(dh))
             self._enc_b[k].grad += dZ.sum(axis=0)
             if k > 0:
-                self._enc_W[k].grad += be.matmul(cache["hs"][k - 1].T, dZ)
+                self._add_grad(be, self._enc_W[k], cache["hs"][k - 1].T, dZ)
                 dh = be.matmul(dZ, self.encoder_coefs_[k].T)
             elif not sp.issparse(cache["X"]):
-                self._enc_W[0].grad += be.matmul(cache["X"].T, dZ)  # dense input: dW = Xᵀ·dZ, a GEMM
+                self._add_grad(be, self._enc_W[0], cache["X"].T, dZ)  # dense input: dW = Xᵀ·dZ, a GEMM
             else:
                 items, dW, _ = be.sparse_encoder_backward(cache["X"], dZ)  # rows of the batch's items only
                 self._enc_W[0].grad[items] += dW
+
+    def _add_grad(self, be, p, a, b):
+        """p.grad += a·b — or, untied, p.grad = a·b straight from the GEMM: every untied weight gets
+        exactly one dense product per step, so its gradient is not zero-filled first
+        (``_zero_filled``) and no temporary is added in."""
+        if self.constrained:
+            p.grad += be.matmul(a, b)
+        else:
+            be.matmul(a, b, out=p.grad)
+
+    def _zero_filled(self, params, dense_step):
+        """The parameters whose gradients are accumulated (scatters, biases, tied weights) and so
+        must start at zero; the untied weights' gradients are written whole by ``_add_grad``."""
+        if self.constrained:
+            return params
+        out = list(self._enc_b) + list(self._dec_b) + [self._c]
+        if not dense_step:  # the sparse step scatters into the first layer's and the output's rows
+            out += [self._enc_W[0], self._V]
+        return out
 
     @property
     def _out_grad(self):
@@ -343,7 +361,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         dense = O if want_dense else None  # neither O nor Z is written below
         if out_act != "identity":
             g = be.activation_backward(out_act, Z, O, g)
-        self._out_grad.grad += be.matmul(g.T, H)  # dV = gᵀ·H, (n_items, h1)
+        self._add_grad(be, self._out_grad, g.T, H)  # dV = gᵀ·H, (n_items, h1)
         self._c.grad += g.sum(axis=0)
         dH = be.matmul(g, self.output_coef_)
         self._backward(be, dH, cache)
@@ -394,7 +412,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
                     Xb = X_tr[np.sort(idx)]
                     if Xb.nnz == 0:
                         continue
-                    for p in params:
+                    for p in self._zero_filled(params, dense_step=False):
                         p.grad.fill(0)
                     loss, dense = self._sparse_step(be, Xb, seed, self.n_updates_, want_dense=refeed > 0)
                     if not np.isfinite(loss):
@@ -405,7 +423,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
                     sse += loss * Xb.nnz
                     n_obs += Xb.nnz
                     for t in range(refeed):
-                        for p in params:
+                        for p in self._zero_filled(params, dense_step=True):
                             p.grad.fill(0)
                         loss, dense = self._dense_step(be, dense, seed, self.n_updates_, want_dense=t + 1 < refeed)
                         if not np.isfinite(loss):
