@@ -28,6 +28,7 @@ Usage:  python benchmarks/quality/i2_gowalla.py [--epochs 200] [--models vae,eas
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 import time
 from pathlib import Path
@@ -72,21 +73,20 @@ def carve_validation(train, fraction=0.1, seed=0):
 
 
 def ease_seconds_per_fit(n_items, threads, n0=6000):
-    """Time one Cholesky + identity solve at n0 items, scaled by (n_items / n0)^3 (pessimistic: BLAS is
-    less efficient at small n; at 3,000 items the estimate was ~3.5x the truth, at 8,000 about right)."""
+    """Time EASE's inverse (aerec._linalg.cholesky_inverse, n³ flops) at n0 items, scaled by
+    (n_items / n0)^3 (pessimistic: BLAS is less efficient at small n)."""
     n0 = min(n0, n_items)
-    import scipy.linalg.lapack as lapack
-    from threadpoolctl import threadpool_limits
+    from aerec._linalg import cholesky_inverse
+    from aerec._threads import blas_threads
+    from aerec.ease import _block_size
 
     rng = np.random.default_rng(0)
     A = rng.standard_normal((n0, n0 // 2)).astype(np.float32)
-    with threadpool_limits(threads):
-        G = np.asfortranarray(A @ A.T)
-        G[np.diag_indices(n0)] += n0
+    G = np.asfortranarray(A @ A.T)
+    G[np.diag_indices(n0)] += n0
+    with blas_threads(1):
         t0 = time.perf_counter()
-        c, _ = lapack.spotrf(G, lower=False, overwrite_a=True, clean=False)
-        eye = np.eye(n0, dtype=np.float32, order="F")
-        lapack.spotrs(c, eye, lower=False, overwrite_b=True)
+        cholesky_inverse(G, n_threads=threads, block=_block_size(n_items))
         dt = time.perf_counter() - t0
     return dt * (n_items / n0) ** 3
 
@@ -112,28 +112,42 @@ def epochs_for_minutes(train, minutes, threads, seed):
     return epochs, per_batch
 
 
-def run_vae(train, test, epochs, threads, seed, verbose):
+def run_vae(train, test, epochs, threads, seed, verbose, vae_params=None, validate=False, val_seed=0):
+    """MultVAE for a fixed number of epochs (the last one reported), or with ``validate``: trained on a
+    carve-out of the training data (90 % of each user's items), the epoch with the best validation
+    NDCG@100 on the other 10 % kept (the reference's selection rule), then tested with each user's
+    full training items as the fold-in input. The test items are never used for any choice."""
     from aerec import MultVAE
 
-    model = MultVAE(n_epochs=epochs, random_state=seed, n_threads=threads, verbose=verbose)
-    log(f"aerec MultVAE: {epochs} epochs on {train.shape[0]:,} users x {train.shape[1]:,} items (no validation: "
-        "the last epoch is reported)")
+    extra = dict(vae_params or {})
+    model = MultVAE(n_epochs=epochs, random_state=seed, n_threads=threads, verbose=verbose, **extra)
     t0 = time.perf_counter()
-    model.fit(train)
+    if validate:
+        fold_in, target = carve_validation(train, 0.1, seed=val_seed)
+        log(f"aerec MultVAE {extra}: up to {epochs} epochs on the carve-out ({fold_in.nnz:,} interactions), "
+            f"validation NDCG@100 on {target.nnz:,} held-out training interactions")
+        model.set_params(early_stopping=True, patience=None)
+        model.fit(fold_in, X_val=fold_in, y_val=target)
+    else:
+        log(f"aerec MultVAE {extra}: {epochs} epochs on {train.shape[0]:,} users x {train.shape[1]:,} items "
+            "(no validation: the last epoch is reported)")
+        model.fit(train)
     fit_s = time.perf_counter() - t0
     m = evaluate(model, train, test)
     log(f"aerec MultVAE: {fit_s:.0f} s ({fit_s / model.n_iter_:.1f} s/epoch), R@20 {m['recall@20']:.4f} "
         f"N@20 {m['ndcg@20']:.4f}")
     params = {k: v for k, v in model.get_params().items() if k != "verbose"}
-    return dict(key="vae", metrics=m, fit_s=fit_s, n_epochs=model.n_iter_, params=params,
-                notes=[f"{model.n_updates_} updates, final β {model.beta_:.5f}; loss curve first/last "
-                       f"{model.loss_curve_[0]:.2f} / {model.loss_curve_[-1]:.2f}"])
-
-
-#: SciPy 1.17's bundled OpenBLAS 0.3.30 segfaults in a multi-threaded spotrf at >= 28,000 items (seen at
-#: 28,000, 32,000, 33,000 and 40,981; not at 24,000), which aerec's EASE calls: above this size the script
-#: fits EASE with one BLAS thread unless --ease-threads says otherwise.
-EASE_SAFE_THREADED_ITEMS = 24000
+    notes = [f"{model.n_updates_} updates, final β {model.beta_:.5f}; loss curve first/last "
+             f"{model.loss_curve_[0]:.2f} / {model.loss_curve_[-1]:.2f}"]
+    if validate:
+        curve = " ".join(f"{v:.4f}" for v in model.validation_scores_)
+        notes.append(f"trained on the 90 % carve-out; best validation NDCG@100 at epoch {model.best_epoch_ + 1} of "
+                     f"{model.n_iter_} (kept); validation NDCG@100 per epoch: {curve}")
+    label = "aerec MultVAE" + "".join(f", {k}={v}" for k, v in extra.items())
+    sel = (f"best of {model.n_iter_} by validation (epoch {model.best_epoch_ + 1})" if validate else
+           f"{model.n_iter_} (fixed, last epoch)")
+    return dict(key="vae", label=label, selection=sel, metrics=m, fit_s=fit_s, n_epochs=model.n_iter_,
+                params=params, notes=notes)
 
 
 def run_ease(train, test, grid, lam, threads, max_minutes, val_seed, select_items=None, ease_threads=None):
@@ -141,12 +155,8 @@ def run_ease(train, test, grid, lam, threads, max_minutes, val_seed, select_item
     from aerec.ease import available_memory_bytes
 
     n = train.shape[1]
-    if ease_threads is None:
-        ease_threads = threads if n <= EASE_SAFE_THREADED_ITEMS else 1
-        if ease_threads != threads:
-            log(f"EASE: {n:,} items: fitting with 1 BLAS thread (SciPy's OpenBLAS 0.3.30 spotrf segfaults with 2 "
-                "threads at this size; --ease-threads overrides)")
-    threads = ease_threads
+    if ease_threads is not None:
+        threads = ease_threads
     need = 2 * n * n * 4
     avail = available_memory_bytes()
     log(f"EASE: needs ~{need / 2**30:.1f} GiB for two {n:,}² float32 matrices; {avail / 2**30:.1f} GiB available")
@@ -228,13 +238,13 @@ def report(results, args, train, test, threads):
     rows = []
     for r in results:
         if "skipped" in r:
-            rows.append([LABELS[r["key"]], "skipped", "skipped", "—", "—", "—"])
+            rows.append([r.get("label", LABELS[r["key"]]), "skipped", "skipped", "—", "—", "—"])
             continue
         m = r["metrics"]
-        sel = f"{r['n_epochs']} (fixed, last epoch)" if r["key"] == "vae" else (
+        sel = r["selection"] if r["key"] == "vae" else (
             f"λ={r['params']['l2']:g}" if r["key"] == "ease" else "—")
         spe = f"{r['fit_s'] / r['n_epochs']:.1f}" if r["n_epochs"] else "—"
-        rows.append([LABELS[r["key"]], fmt(m["recall@20"], m["recall@20_se"]), fmt(m["ndcg@20"], m["ndcg@20_se"]),
+        rows.append([r.get("label", LABELS[r["key"]]), fmt(m["recall@20"], m["recall@20_se"]), fmt(m["ndcg@20"], m["ndcg@20_se"]),
                      sel, f"{r['fit_s']:.0f}", spe])
     for name, (rc, nd) in TARGETS.items():
         rows.append([f"*published: {name}*", f"{rc:.4f}", f"{nd:.4f}", "", "", ""])
@@ -242,10 +252,10 @@ def report(results, args, train, test, threads):
     lines += ["", "### Parameters and notes", ""]
     for r in results:
         if "skipped" in r:
-            lines.append(f"- {LABELS[r['key']]}: {r['skipped']}")
+            lines.append(f"- {r.get('label', LABELS[r['key']])}: {r['skipped']}")
             continue
         p = ", ".join(f"{k}={v!r}" for k, v in r["params"].items())
-        lines.append(f"- {LABELS[r['key']]}: {p}" + "".join(f"; {n}" for n in r["notes"]))
+        lines.append(f"- {r.get('label', LABELS[r['key']])}: {p}" + "".join(f"; {n}" for n in r["notes"]))
     lines += ["", "### Machine", ""] + machine_lines(threads)
     lines.append(f"- Command: `python benchmarks/quality/i2_gowalla.py {' '.join(args.argv)}`")
     return lines
@@ -256,6 +266,11 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=200, help="MultVAE epochs (fixed: no validation in I2; default 200)")
     ap.add_argument("--vae-minutes", type=float, default=None,
                     help="instead of --epochs: as many MultVAE epochs as fit in this many minutes (timed on a few batches)")
+    ap.add_argument("--vae-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="MultVAE parameter override (repeatable), e.g. --vae-set beta=0.2")
+    ap.add_argument("--vae-validate", action="store_true",
+                    help="train MultVAE on a 90 %% carve-out of train and keep the epoch with the best validation "
+                         "NDCG@100 on the other 10 %%")
     ap.add_argument("--models", default=",".join(ALL_MODELS), help=f"comma-separated subset of {','.join(ALL_MODELS)}")
     ap.add_argument("--ease-grid", default="50,100,200,500,1000", help="EASE λ values tried on the validation split")
     ap.add_argument("--ease-lambda", type=float, default=None, help="use this λ, skip the selection")
@@ -264,7 +279,7 @@ def main(argv=None):
     ap.add_argument("--ease-select-items", type=int, default=None,
                     help="select λ on this many most popular items only (a cheaper, smaller EASE; default: all)")
     ap.add_argument("--ease-threads", type=int, default=None,
-                    help=f"BLAS threads for the EASE fit (default: --threads up to {24000:,} items, else 1)")
+                    help="threads for the EASE fit (default: --threads)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=98765, help="model seed (and the validation split's seed)")
     ap.add_argument("--data-dir", default=None, help="the gowalla_lightgcn folder")
@@ -293,7 +308,12 @@ def main(argv=None):
                 epochs, per_batch = epochs_for_minutes(train, args.vae_minutes, args.threads, args.seed)
                 note = (f"epochs = {epochs}: as many as fit in --vae-minutes {args.vae_minutes:g} (timed "
                         f"{per_batch:.2f} s per batch of 500 users before training), not the reference's 200")
-            results.append(run_vae(train, test, epochs, args.threads, args.seed, not args.quiet))
+            vae_params = {}
+            for item in args.vae_set:
+                k, _, v = item.partition("=")
+                vae_params[k] = ast.literal_eval(v)
+            results.append(run_vae(train, test, epochs, args.threads, args.seed, not args.quiet, vae_params,
+                                   args.vae_validate, args.seed))
             if note:
                 results[-1]["notes"].insert(0, note)
         elif key == "ease":
@@ -307,10 +327,10 @@ def main(argv=None):
     print()
     for r in results:
         if "skipped" in r:
-            print(f"{LABELS[r['key']]:20s} {r['skipped']}")
+            print(f"{r.get('label', LABELS[r['key']]):20s} {r['skipped']}")
             continue
         m = r["metrics"]
-        print(f"{LABELS[r['key']]:20s} R@20 {fmt(m['recall@20'], m['recall@20_se'])}  "
+        print(f"{r.get('label', LABELS[r['key']]):20s} R@20 {fmt(m['recall@20'], m['recall@20_se'])}  "
               f"N@20 {fmt(m['ndcg@20'], m['ndcg@20_se'])}  fit {r['fit_s']:.0f} s")
     for name, (rc, nd) in TARGETS.items():
         print(f"target {name:28s} R@20 {rc:.4f}  N@20 {nd:.4f}")
