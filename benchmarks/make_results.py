@@ -157,7 +157,11 @@ def _merge(jsons):
     if not jsons:
         return None
     merged = dict(jsons[0])
-    merged["benchmarks"] = [b for d in jsons for b in d.get("benchmarks", [])]
+    by_name = {}  # a later file's run of the same benchmark (a rerun, e.g. peers-rerun.json) replaces it
+    for d in jsons:
+        for b in d.get("benchmarks", []):
+            by_name[b.get("fullname", b["name"])] = b
+    merged["benchmarks"] = list(by_name.values())
     return merged
 
 

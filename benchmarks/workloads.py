@@ -170,8 +170,9 @@ def case(name):
         # is left out of the timed set to keep the suite's length down (it was not faster: ML-1M's first
         # layer is 3,706 × 512, small next to the dense output layer both forms share)
         return Case(name, f"DeepAutoencoder epoch, ML-1M, refeed={refeed} ([n, 512, 256], batch 128)",
-                    ("aerec", "torch-dense"), {"useful": fl["aerec"], "aerec": fl["aerec"], "torch-dense": fl["dense"],
-                                               "torch-sparse": fl["sparse"]}, 1.0, "full epoch", note,
+                    ("aerec", "torch-dense", "numpy"),
+                    {"useful": fl["aerec"], "aerec": fl["aerec"], "torch-dense": fl["dense"], "torch-sparse": fl["sparse"],
+                     "numpy": fl["dense"]}, 1.0, "full epoch", note,
                     extra={"refeed": refeed})
     if name == "recommend-ml20m":
         X = recommend_users()
