@@ -144,6 +144,21 @@ def progress_iter(iterable, total, verbose, desc, unit):
     return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
 
 
+def available_memory_bytes():
+    """Physical memory currently available (Linux: MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 class RecommenderBase(BaseEstimator):
     """Base of the aerec estimators (users × items input, sklearn conventions).
 

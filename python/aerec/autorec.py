@@ -16,11 +16,10 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from . import kernels
-from ._base import InterruptGuard, Progress
+from ._base import InterruptGuard, Progress, available_memory_bytes
 from ._explicit import _ExplicitAutoencoder, check_weights, transpose_csr
 from ._threads import blas_threads
 from ._validation import check_scalar
-from .ease import available_memory_bytes
 from .engine import Adam, EarlyStopping, RProp, minibatches
 from .engine.backend import get_backend
 from .engine.layers import Parameter, xavier_uniform
