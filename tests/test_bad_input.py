@@ -744,6 +744,8 @@ _HYPER = {
     "beta_cap": [-1.0, float("nan")],
     "anneal_steps": [-1],
     "binarize": ["no"],
+    "baseline": ["bias", "mean", True],
+    "baseline_l2": [-1.0, float("nan"), "x"],
 }
 _SMALL = {"MultVAE": dict(hidden_dims=(8,), n_components=4, n_epochs=1, batch_size=16),
           "MultDAE": dict(n_components=4, n_epochs=1, batch_size=16),

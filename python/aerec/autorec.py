@@ -160,8 +160,8 @@ class AutoRec(_ExplicitAutoencoder):
     def __init__(self, *, item_based=True, n_components=500, activation="sigmoid", output_activation="identity",
                  l2=200.0, dropout=0.2, input_dropout=0.0, optimizer="adam", n_epochs=100, batch_size=256, learning_rate=None,
                  lr_decay=0.95, early_stopping=False, validation_fraction=0.05, patience=10, unseen="default",
-                 default_rating=3.0, clip=True, random_state=None, n_threads=None, device="auto",
-                 dtype="float32", verbose=False):
+                 default_rating=3.0, clip=True, baseline=None, baseline_l2=5.0, random_state=None, n_threads=None,
+                 device="auto", dtype="float32", verbose=False):
         self.item_based = item_based
         self.n_components = n_components
         self.activation = activation
@@ -180,6 +180,8 @@ class AutoRec(_ExplicitAutoencoder):
         self.unseen = unseen
         self.default_rating = default_rating
         self.clip = clip
+        self.baseline = baseline
+        self.baseline_l2 = baseline_l2
         self.random_state = random_state
         self.n_threads = n_threads
         self.device = device
@@ -224,21 +226,25 @@ class AutoRec(_ExplicitAutoencoder):
 
     # ---- one gradient evaluation ----------------------------------------------------------------
 
-    def _accumulate(self, be, Sb, params, scale, seed, step, row_offset, entry_offset=0, compact=False):
+    def _accumulate(self, be, Sb, params, scale, seed, step, row_offset, entry_offset=0, compact=False,
+                    inputs=None):
         """Add the gradient of ``scale·Σ(r̂ − r)²`` over Sb's ratings to the parameters' grads;
         returns the unscaled sum of squared errors. ``row_offset``/``entry_offset``: Sb's first row
         and first stored entry within the epoch's batch (they key the dropout draws). ``compact``:
         W's and V's gradients are *set* as row-compact (rows, values) — what the kernels return —
-        instead of added into zero-filled dense arrays (one minibatch = one call)."""
+        instead of added into zero-filled dense arrays (one minibatch = one call). ``inputs``: the
+        encoder's values at Sb's entries when they differ from the targets Sb.data (a baseline)."""
         W, b, V, c = params
         act, out_act, rate = self.activation, self.output_activation, float(self.dropout)
-        S_in = Sb
+        S_in = Sb if inputs is None else type(Sb)((inputs, Sb.indices, Sb.indptr), shape=Sb.shape)
         if self.input_dropout:
             # the same sparsity structure, dropped ratings stored as zeros: they add nothing to the
             # encoder's sums nor to its weight gradient; every rating stays a decoder target
-            kept = be.dropout(Sb.data.reshape(-1, 1), float(self.input_dropout), seed=seed ^ _INPUT_DROPOUT_KEY,
+            kept = be.dropout(S_in.data.reshape(-1, 1), float(self.input_dropout), seed=seed ^ _INPUT_DROPOUT_KEY,
                               step=step, row_offset=entry_offset)
-            S_in = type(Sb)((kept.reshape(-1), Sb.indices, Sb.indptr), shape=Sb.shape)
+            # Sb is a host CSR (the device backends copy it per call), so the kept values come back to
+            # the host: SciPy cannot hold a device array
+            S_in = type(Sb)((be.to_host(kept).reshape(-1), Sb.indices, Sb.indptr), shape=Sb.shape)
         Z = be.sparse_encoder_forward(S_in, W.value, b.value)  # (n, h) = S_in·W + b, nnz·h work
         H = be.activation_forward(act, Z)
         Hd = be.dropout(H, rate, seed=seed, step=step, row_offset=row_offset) if rate else H
@@ -285,10 +291,15 @@ class AutoRec(_ExplicitAutoencoder):
         self.n_threads_, self.device_ = n_threads, device
         self.n_users_ = X.shape[0]
         X_tr, val = self._validation_split(X, X_val, y_val, rng)
-        S = transpose_csr(X_tr) if self._item_based else X_tr
-        self._fit_rating_stats(S)
+        self._fit_rating_stats(transpose_csr(X_tr) if self._item_based else X_tr)
+        self._fit_baseline(X_tr)
+        # S: the samples' reconstruction targets (residuals from the baseline, if any); S_in: what the
+        # encoder reads at the same entries (always the raw ratings)
+        S_in = self._samples(X_tr)
+        R_tr = self._residuals(X_tr)
+        S = S_in if R_tr is X_tr else self._samples(R_tr)
         if val is not None:
-            S_hist, T_val = self._samples(val[0], "X_val"), self._samples(val[1], "y_val")
+            (S_hist, val_offsets), T_val = self._history(val[0], "X_val"), self._samples(val[1], "y_val")
             if T_val.nnz == 0:
                 raise ValueError("the validation ratings are empty")
         n_samples, n_in = S.shape
@@ -302,7 +313,8 @@ class AutoRec(_ExplicitAutoencoder):
         W = Parameter("W", dev(xavier_uniform(rng, n_in, h, dt)))
         b = Parameter("b", dev(np.zeros(h, dtype=dt)), decay=False)
         V = Parameter("V", dev(xavier_uniform(rng, n_in, h, dt)))
-        c = Parameter("c", dev(np.full(n_in, self.rating_mean_, dtype=dt)), decay=False)
+        c0 = float(np.mean(S.data, dtype=np.float64))  # the mean rating (residual, with a baseline)
+        c = Parameter("c", dev(np.full(n_in, c0, dtype=dt)), decay=False)
         params = [W, b, V, c]
         xp = be.xp
 
@@ -349,16 +361,20 @@ class AutoRec(_ExplicitAutoencoder):
                         batch_sse = 0.0
                         for start in range(0, n_samples, chunk):
                             stop = min(n_samples, start + chunk)
-                            Sb = S[start:stop] if (start, stop) != (0, n_samples) else S
+                            whole = (start, stop) == (0, n_samples)
+                            Sb = S if whole else S[start:stop]
+                            inputs = None if S_in is S else (S_in if whole else S_in[start:stop]).data
                             batch_sse += self._accumulate(be, Sb, params, 1.0 / N, seed, self.n_updates_, start,
-                                                          int(S.indptr[start]))
+                                                          int(S.indptr[start]), inputs=inputs)
                         W.grad += decay * W.value
                         V.grad += decay * V.value
                     else:  # minibatch mean squared error (Adam adds the decay)
-                        Sb = S[np.sort(idx)]
+                        rows = np.sort(idx)
+                        Sb = S[rows]
                         if Sb.nnz:
+                            inputs = None if S_in is S else S_in[rows].data
                             batch_sse = self._accumulate(be, Sb, params, 1.0 / Sb.nnz, seed, self.n_updates_, 0,
-                                                         compact=True)
+                                                         compact=True, inputs=inputs)
                         else:  # no ratings in the batch: zero gradients (Adam's moments still decay)
                             batch_sse = 0.0
                             for p in (W, V):
@@ -379,7 +395,7 @@ class AutoRec(_ExplicitAutoencoder):
                 if stopper is not None:
                     if on_gpu:
                         publish()  # validation predicts on the host from copies of this epoch's weights
-                    err = self._predict_entries(S_hist, T_val).astype(np.float64) - T_val.data
+                    err = self._predict_entries(S_hist, T_val, val_offsets).astype(np.float64) - T_val.data
                     rmse = float(np.sqrt(np.mean(err * err)))
                     self.validation_scores_.append(rmse)
                     metrics["val_rmse"] = rmse
@@ -443,7 +459,8 @@ class AutoRec(_ExplicitAutoencoder):
         check_is_fitted(self)
         arrays = {"W": self.W_, "b": self.b_, "V": self.V_, "c": self.c_, "output_seen": self.output_seen_,
                   "loss_curve": np.asarray(self.loss_curve_, dtype=np.float64),
-                  "validation_scores": np.asarray(self.validation_scores_, dtype=np.float64)}
+                  "validation_scores": np.asarray(self.validation_scores_, dtype=np.float64),
+                  **self._baseline_arrays()}
         scalars = self._explicit_scalars()
         scalars["n_users_"] = self.n_users_
         return {"arrays": arrays, "scalars": scalars}
@@ -453,7 +470,8 @@ class AutoRec(_ExplicitAutoencoder):
         n_items, n_users = int(scalars["n_features_in_"]), int(scalars["n_users_"])
         dtype = np.dtype(scalars["dtype_"])
         n_in, h = (n_users if self._item_based else n_items), int(self.n_components)
-        if set(arrays) != {"W", "b", "V", "c", "output_seen", "loss_curve", "validation_scores"}:
+        expected = {"W", "b", "V", "c", "output_seen", "loss_curve", "validation_scores"}
+        if set(arrays) != expected | set(self._baseline_arrays(n_items)):
             raise ValueError("unexpected arrays in the file")
         self.W_ = check_weights(arrays, "W", (n_in, h), dtype)
         self.b_ = check_weights(arrays, "b", (h,), dtype)
@@ -461,4 +479,5 @@ class AutoRec(_ExplicitAutoencoder):
         self.c_ = check_weights(arrays, "c", (n_in,), dtype)
         self.n_features_in_, self.n_users_, self.dtype_ = n_items, n_users, dtype
         self._set_explicit_scalars(arrays, scalars, n_in)
+        self._set_baseline_arrays(arrays, n_items)
 

@@ -106,10 +106,12 @@ EXPLICIT = [
     ("AutoRec", dict(n_components=32, n_epochs=10, item_based=True, optimizer="rprop")),
     ("AutoRec", dict(n_components=32, n_epochs=10, item_based=False, optimizer="adam", dropout=0.1)),
     ("DeepAutoencoder", dict(hidden_dims=(32, 16), n_epochs=6, refeed=1)),
+    ("AutoRec", dict(n_components=32, n_epochs=10, baseline="biases", input_dropout=0.3)),
 ]
 
 
-@pytest.mark.parametrize("name,kw", EXPLICIT, ids=["I-AutoRec", "U-AutoRec-adam", "DeepAE-refeed"])
+@pytest.mark.parametrize("name,kw", EXPLICIT, ids=["I-AutoRec", "U-AutoRec-adam", "DeepAE-refeed",
+                                                   "I-AutoRec-baseline"])
 def test_explicit_parity(name, kw, device_kind):
     import aerec
     from aerec import _native
