@@ -33,6 +33,21 @@ def _pool(n_threads):
 GEMM_COL_BLOCK = 1024
 GEMM_ROW_BLOCK = 128
 GEMM_MIN_FLOPS = 1 << 23  # below this, one BLAS call
+#: A narrow output with fewer row blocks than this (a batch of 128 users times 512 hidden units, as
+#: in the deep autoencoder's layers) is also split into columns of GEMM_NARROW_COL_BLOCK, so the pool
+#: has work for more than one thread.
+GEMM_MIN_JOBS = 4
+GEMM_NARROW_COL_BLOCK = 128
+
+
+def gemm_blocks(m, n):
+    """The (row slice, column slice) blocks of an m × n product: a function of the shape only."""
+    if n > GEMM_COL_BLOCK:
+        return [(slice(0, m), slice(j, j + GEMM_COL_BLOCK)) for j in range(0, n, GEMM_COL_BLOCK)]
+    rows = [slice(i, i + GEMM_ROW_BLOCK) for i in range(0, m, GEMM_ROW_BLOCK)]
+    if len(rows) >= GEMM_MIN_JOBS or n < 2 * GEMM_NARROW_COL_BLOCK:
+        return [(r, slice(0, n)) for r in rows]
+    return [(r, slice(j, j + GEMM_NARROW_COL_BLOCK)) for r in rows for j in range(0, n, GEMM_NARROW_COL_BLOCK)]
 
 
 class CpuBackend:
@@ -69,12 +84,10 @@ class CpuBackend:
         if 2 * m * n * k < GEMM_MIN_FLOPS:
             return np.matmul(a, b, out=out)
         # Wide outputs split by columns; narrow ones (e.g. dH = G·Wᵀ: 500 × 600 from K = 20,108) by
-        # rows — one column block there would leave every other thread idle. The split depends on
-        # the shapes only, and one thread runs the same blocks in order.
-        if n > GEMM_COL_BLOCK:
-            jobs = [(a, b[:, j:j + GEMM_COL_BLOCK], out[:, j:j + GEMM_COL_BLOCK]) for j in range(0, n, GEMM_COL_BLOCK)]
-        else:
-            jobs = [(a[i:i + GEMM_ROW_BLOCK], b, out[i:i + GEMM_ROW_BLOCK]) for i in range(0, m, GEMM_ROW_BLOCK)]
+        # rows — one column block there would leave every other thread idle — and, when there are
+        # few rows too, by rows and columns (gemm_blocks). The split depends on the shapes only, and
+        # one thread runs the same blocks in order.
+        jobs = [(a[r], b[:, c], out[r, c]) for r, c in gemm_blocks(m, n)]
         if self.n_threads == 1 or len(jobs) == 1:
             for x, y, o in jobs:
                 np.matmul(x, y, out=o)
