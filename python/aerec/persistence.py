@@ -132,6 +132,9 @@ def load(path, *, return_extra=False):
     cls = classes[name]
     # JSON has no tuples: sequence parameters (layer sizes) come back as the tuples they were.
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(header.get("params", {})).items()}
+    # a file written before a parameter existed gets the value that reproduces that older model
+    for key, value in getattr(cls, "_params_before_they_existed", {}).items():
+        params.setdefault(key, value)
     try:
         estimator = cls(**params)
     except TypeError as exc:

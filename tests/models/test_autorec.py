@@ -26,7 +26,9 @@ def ratings():
 
 
 def small(**kw):
-    params = dict(n_components=24, n_epochs=15, batch_size=16, l2=10.0, learning_rate=0.01, random_state=0)
+    # input_dropout off: these tests train a few epochs on a tiny matrix (the denoising default slows that)
+    params = dict(n_components=24, n_epochs=15, batch_size=16, l2=10.0, learning_rate=0.01, input_dropout=0.0,
+                  random_state=0)
     return aerec.AutoRec(**{**params, **kw})
 
 
@@ -46,7 +48,7 @@ def test_ml100k_u1_rmse(item_based, bound):
 @pytest.mark.parametrize("item_based", [True, False])
 def test_loss_decreases_and_beats_the_mean(ratings, optimizer, item_based):
     train, test = ratings
-    model = small(optimizer=optimizer, item_based=item_based, n_epochs=40).fit(train)
+    model = small(optimizer=optimizer, item_based=item_based, n_epochs=40, baseline=None).fit(train)
     assert model.loss_curve_[-1] < 0.5 * model.loss_curve_[0]
     mean_rmse = np.sqrt(np.mean((test.data - train.data.mean()) ** 2))  # 0.91
     assert -model.score(train, test) < mean_rmse - 0.05
@@ -326,7 +328,7 @@ def test_baseline_helps_where_biases_carry_the_signal():
     mask = rng.random((n_u, n_i)) < 0.08
     train, test = split_entries(sp.csr_array(np.where(mask, np.clip(full, 1, 5), 0.0).astype(np.float32)), 0.2, seed=2)
     kw = dict(n_components=16, n_epochs=40, batch_size=16, l2=20.0, learning_rate=0.01, random_state=0)
-    plain = -aerec.AutoRec(**kw).fit(train).score(train, test)
+    plain = -aerec.AutoRec(baseline=None, **kw).fit(train).score(train, test)
     based = -aerec.AutoRec(baseline="biases", **kw).fit(train).score(train, test)
     assert based < plain - 0.05, (based, plain)
 
@@ -358,7 +360,7 @@ def test_baseline_save_load_and_missing_array(ratings, tmp_path):
     del state["arrays"]["item_bias"]
     with pytest.raises(ValueError, match="unexpected arrays"):
         aerec.AutoRec(**model.get_params())._set_fitted_state(state["arrays"], state["scalars"])
-    state = small(n_epochs=1).fit(train)._get_fitted_state()  # a file without a baseline, loaded with one
+    state = small(n_epochs=1, baseline=None).fit(train)._get_fitted_state()  # no baseline, loaded with one
     with pytest.raises(ValueError, match="unexpected arrays"):
         small(baseline="biases")._set_fitted_state(state["arrays"], state["scalars"])
 
@@ -393,3 +395,18 @@ def test_douban_baseline_beats_its_biases():
                           learning_rate=1e-3, lr_decay=0.99, n_epochs=15, random_state=0).fit(train)
     rmse = -model.score(train, test)
     assert rmse < min(0.74, biases_only - 0.005), (rmse, biases_only)
+
+
+def test_files_from_before_the_baseline_load_as_models_without_it(ratings, tmp_path, monkeypatch):
+    """A file written by an aerec without ``baseline``/``input_dropout`` has neither in its header:
+    it loads as the model it was (no baseline, no input dropout), not with today's defaults."""
+    train = ratings[0]
+    model = small(n_epochs=2, baseline=None).fit(train)
+    params = model.get_params()
+    old = {k: v for k, v in params.items() if k not in ("baseline", "baseline_l2", "input_dropout")}
+    monkeypatch.setattr(aerec.AutoRec, "get_params", lambda self, deep=True: dict(old))
+    model.save(tmp_path / "old.npz")
+    monkeypatch.undo()
+    loaded = aerec.load(tmp_path / "old.npz")
+    assert loaded.baseline is None and loaded.input_dropout == 0.0 and loaded.item_bias_ is None
+    np.testing.assert_array_equal(loaded.predict(train), model.predict(train))
