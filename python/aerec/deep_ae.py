@@ -301,7 +301,10 @@ class DeepAutoencoder(_ExplicitAutoencoder):
                 self._add_grad(be, self._enc_W[0], cache["X"].T, dZ)  # dense input: dW = Xᵀ·dZ, a GEMM
             else:
                 items, dW, _ = be.sparse_encoder_backward(cache["X"], dZ)  # rows of the batch's items only
-                self._enc_W[0].grad[items] += dW
+                if self.constrained:  # the output layer's gradient is already in these rows
+                    self._enc_W[0].grad[items] += dW
+                else:  # zero-filled for this step and written only here: a plain row store
+                    self._enc_W[0].grad[items] = dW
 
     def _add_grad(self, be, p, a, b):
         """p.grad += a·b — or, untied, p.grad = a·b straight from the GEMM: every untied weight gets
@@ -337,8 +340,10 @@ class DeepAutoencoder(_ExplicitAutoencoder):
             g = be.activation_backward(out_act, out, pred, g)
         dense = self._dense_output(be, H) if want_dense else None  # f(x) before this step, for re-feeding
         dH, items, dV, dc = be.masked_decoder_backward(Xb, H, V, g)
-        self._out_grad.grad[items] += dV
-        self._c.grad[items] += dc
+        # the first write of the step into the zero-filled output-layer gradient (tied: the encoder's
+        # W₀, which _backward then adds to): a row store, not a gather-add-scatter
+        self._out_grad.grad[items] = dV
+        self._c.grad[items] = dc
         self._backward(be, dH, cache)
         return loss, dense
 
