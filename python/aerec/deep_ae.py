@@ -102,6 +102,13 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         Users with no ratings in X and items without training ratings get ``default_rating``
         ('default', 3.0) or the training mean ('mean'); predictions are clipped to the training
         rating range when ``clip``.
+    baseline : {'biases', None}, default='biases'
+        As for ``AutoRec``: predict ``μ + b_u + b_i`` plus the network, which reads the raw ratings
+        and is trained on the residuals (re-feeding steps read the full dense prediction and target
+        its residual part). Measured on ML-1M (E1, split seeds 0 and 1, defaults otherwise): test
+        RMSE 0.8589 / 0.8664 without, 0.8554 / 0.8604 with it. None: NVIDIA's model.
+    baseline_l2 : float, default=5.0
+        The baseline's ridge penalty on every bias.
     random_state, n_threads, device, dtype, verbose :
         As for every aerec estimator.
 
@@ -117,6 +124,8 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         decoder's layout; the same array as ``encoder_coefs_[0]`` when ``constrained``).
     n_features_in_, rating_min_, rating_max_, rating_mean_, output_seen_ :
         Items, training rating range and mean, items with training ratings.
+    item_bias_ : ndarray of float64 (n_items,) or None
+        The baseline's item biases (None without a baseline).
     loss_curve_ : list of float
         Mean squared error of the sparse steps (observed ratings) per epoch.
     refeed_loss_curve_ : list of float
@@ -140,12 +149,15 @@ class DeepAutoencoder(_ExplicitAutoencoder):
     """
 
     _item_based = False
+    #: model files written before ``baseline`` existed hold models without one (persistence.load)
+    _params_before_they_existed = {"baseline": None}
 
     def __init__(self, *, hidden_dims=(512, 256), activation="tanh", last_layer_activations=False, dropout=0.5,
                  constrained=False, refeed=1, optimizer="sgd", momentum=0.9, n_epochs=50, batch_size=128,
                  learning_rate=0.06, lr_decay=1.0, lr_milestones=(), lr_gamma=0.5, l2=3e-4, early_stopping=False,
                  validation_fraction=0.05, patience=10, unseen="default", default_rating=3.0, clip=True,
-                 random_state=None, n_threads=None, device="auto", dtype="float32", verbose=False):
+                 baseline="biases", baseline_l2=5.0, random_state=None, n_threads=None, device="auto", dtype="float32",
+                 verbose=False):
         self.hidden_dims = hidden_dims
         self.activation = activation
         self.last_layer_activations = last_layer_activations
@@ -167,6 +179,8 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         self.unseen = unseen
         self.default_rating = default_rating
         self.clip = clip
+        self.baseline = baseline
+        self.baseline_l2 = baseline_l2
         self.random_state = random_state
         self.n_threads = n_threads
         self.device = device
@@ -226,7 +240,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         self._V = None if self.constrained else Parameter("out.V",
                                                           dev(xavier_uniform(rng, dims[0], n_items, dt).T.copy()))
         scale = _UNBOUNDED.get(self._out_act)
-        c0 = self.rating_mean_ / scale if scale else 0.0
+        c0 = self._target_mean / scale if scale else 0.0
         self._c = Parameter("out.c", dev(np.full(n_items, c0, dtype=dt)), decay=False)
         params = [p for pair in zip(self._enc_W, self._enc_b) for p in pair]
         params += [p for p in self._dec_W if p is not None] + self._dec_b
@@ -329,13 +343,14 @@ class DeepAutoencoder(_ExplicitAutoencoder):
     def _out_grad(self):
         return self._enc_W[0] if self.constrained else self._V
 
-    def _sparse_step(self, be, Xb, seed, step, want_dense):
-        """Loss on Xb's observed ratings; grads accumulated. Returns (mse, dense output or None)."""
+    def _sparse_step(self, be, Xb, seed, step, want_dense, targets=None):
+        """Loss on Xb's observed ratings (or on ``targets`` at its entries: the residuals, with a
+        baseline); grads accumulated. Returns (mse, dense output or None)."""
         V, c, out_act = self.output_coef_, self.output_intercept_, self._out_act
         H, cache = self._forward(be, Xb, train=True, seed=seed, step=step)
         out = be.masked_decoder_forward(Xb, H, V, c)  # (nnz,) at the observed entries only
         pred = be.activation_forward(out_act, out) if out_act != "identity" else out
-        loss, g = be.masked_mse(pred, Xb.data, scale=1.0 / Xb.nnz)
+        loss, g = be.masked_mse(pred, Xb.data if targets is None else targets, scale=1.0 / Xb.nnz)
         if out_act != "identity":
             g = be.activation_backward(out_act, out, pred, g)
         dense = self._dense_output(be, H) if want_dense else None  # f(x) before this step, for re-feeding
@@ -354,10 +369,11 @@ class DeepAutoencoder(_ExplicitAutoencoder):
             O = be.activation_forward(self._out_act, O, out=O)
         return O
 
-    def _dense_step(self, be, X, seed, step, want_dense):
-        """Dense re-feeding: input = target = X (dense); every entry counts in the mean squared error."""
+    def _dense_step(self, be, X, seed, step, want_dense, base=None):
+        """Dense re-feeding: input = target = X (dense); every entry counts in the mean squared error.
+        With a baseline X is the network's (residual) output and the input is ``X + base``."""
         out_act = self._out_act
-        H, cache = self._forward(be, X, train=True, seed=seed, step=step)
+        H, cache = self._forward(be, X if base is None else X + base, train=True, seed=seed, step=step)
         Z = be.matmul(H, self.output_coef_.T)
         Z += self.output_intercept_
         O = be.activation_forward(out_act, Z) if out_act != "identity" else Z
@@ -392,6 +408,12 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         self.n_threads_, self.device_ = n_threads, device
         X_tr, val = self._validation_split(X, X_val, y_val, rng)
         self._fit_rating_stats(X_tr)
+        self._fit_baseline(X_tr)
+        R_tr = self._residuals(X_tr)  # the targets (X_tr itself without a baseline)
+        self._target_mean = float(np.mean(R_tr.data, dtype=np.float64))
+        bu_tr = self._user_biases(X_tr)
+        if val is not None:
+            val = (*self._history(val[0], "X_val"), val[1])
         be = get_backend(device, n_threads)
         on_gpu = be.name == "cuda"  # GPU: train on device copies; fitted attributes are host copies
         params = self._build(dims, X.shape[1], rng, be.asarray if on_gpu else (lambda a: a))
@@ -414,12 +436,19 @@ class DeepAutoencoder(_ExplicitAutoencoder):
                 for idx in minibatches(X_tr.shape[0], int(self.batch_size), rng):
                     if guard.interrupted:
                         break
-                    Xb = X_tr[np.sort(idx)]
+                    rows = np.sort(idx)
+                    Xb = X_tr[rows]
                     if Xb.nnz == 0:
                         continue
+                    targets = None if R_tr is X_tr else R_tr[rows].data
+                    base = None
+                    if refeed and bu_tr is not None:  # the dense baseline of these rows, for re-feeding
+                        base = be.asarray(((bu_tr[rows] + self.rating_mean_)[:, np.newaxis]
+                                           + self.item_bias_[np.newaxis, :]).astype(self.dtype_))
                     for p in self._zero_filled(params, dense_step=False):
                         p.grad.fill(0)
-                    loss, dense = self._sparse_step(be, Xb, seed, self.n_updates_, want_dense=refeed > 0)
+                    loss, dense = self._sparse_step(be, Xb, seed, self.n_updates_, want_dense=refeed > 0,
+                                                    targets=targets)
                     if not np.isfinite(loss):
                         diverged = True
                         break
@@ -430,7 +459,8 @@ class DeepAutoencoder(_ExplicitAutoencoder):
                     for t in range(refeed):
                         for p in self._zero_filled(params, dense_step=True):
                             p.grad.fill(0)
-                        loss, dense = self._dense_step(be, dense, seed, self.n_updates_, want_dense=t + 1 < refeed)
+                        loss, dense = self._dense_step(be, dense, seed, self.n_updates_, want_dense=t + 1 < refeed,
+                                                       base=base)
                         if not np.isfinite(loss):
                             diverged = True
                             break
@@ -449,10 +479,10 @@ class DeepAutoencoder(_ExplicitAutoencoder):
                     self.refeed_loss_curve_.append(dense_sum / max(n_dense, 1))
                 stop = False
                 if stopper is not None:
-                    S_hist, T_val = val
+                    S_hist, val_offsets, T_val = val
                     if on_gpu:
                         self._publish(be.to_host)  # validation predicts on the host from this epoch's copies
-                    err = self._predict_entries(S_hist, T_val).astype(np.float64) - T_val.data
+                    err = self._predict_entries(S_hist, T_val, val_offsets).astype(np.float64) - T_val.data
                     if on_gpu:
                         self._publish()
                     rmse = float(np.sqrt(np.mean(err * err)))
@@ -481,7 +511,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         return self
 
     def _drop_training_state(self):
-        for name in ("_enc_W", "_enc_b", "_dec_W", "_dec_b", "_V", "_c"):
+        for name in ("_enc_W", "_enc_b", "_dec_W", "_dec_b", "_V", "_c", "_target_mean"):
             self.__dict__.pop(name, None)
 
     # ---- inference --------------------------------------------------------------------------------
@@ -531,6 +561,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         arrays["loss_curve"] = np.asarray(self.loss_curve_, dtype=np.float64)
         arrays["refeed_loss_curve"] = np.asarray(self.refeed_loss_curve_, dtype=np.float64)
         arrays["validation_scores"] = np.asarray(self.validation_scores_, dtype=np.float64)
+        arrays.update(self._baseline_arrays())
         return {"arrays": arrays, "scalars": self._explicit_scalars()}
 
     def _set_fitted_state(self, arrays, scalars):
@@ -543,6 +574,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         if not self.constrained:
             expected |= {f"dec_W{j}" for j in range(L - 1)} | {"out_V"}
         expected |= {"out_c", "output_seen", "loss_curve", "refeed_loss_curve", "validation_scores"}
+        expected |= set(self._baseline_arrays(n_items))
         if set(arrays) != expected:
             raise ValueError("the arrays in the file do not match the architecture")
         enc_W = [check_weights(arrays, f"enc_W{k}", (enc[k], enc[k + 1]), dtype) for k in range(L)]
@@ -556,3 +588,4 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         self.n_features_in_, self.dtype_ = n_items, dtype
         self.refeed_loss_curve_ = [float(v) for v in arrays["refeed_loss_curve"]]
         self._set_explicit_scalars(arrays, scalars, n_items)
+        self._set_baseline_arrays(arrays, n_items)

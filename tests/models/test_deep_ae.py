@@ -42,7 +42,7 @@ def test_ml100k_u1_rmse():
 @pytest.mark.parametrize("refeed", [0, 1, 2])
 def test_refeed_runs_and_loss_decreases(ratings, refeed):
     train, test = ratings
-    model = small(refeed=refeed, n_epochs=20).fit(train)
+    model = small(refeed=refeed, n_epochs=20, baseline=None).fit(train)  # the raw network learning from scratch
     assert len(model.refeed_loss_curve_) == (20 if refeed else 0)
     assert model.n_updates_ == 20 * int(np.ceil(train.shape[0] / 16)) * (1 + refeed)
     assert model.loss_curve_[-1] < 0.6 * model.loss_curve_[0]
@@ -82,7 +82,7 @@ def test_gradients_match_finite_differences(ratings, constrained, hidden_dims, a
     model = small(hidden_dims=hidden_dims, activation=activation, last_layer_activations=last, constrained=constrained,
                   dropout=0.3, dtype="float64")
     model._check_params()
-    model.dtype_, model.rating_mean_ = np.dtype(np.float64), 3.5
+    model.dtype_, model.rating_mean_, model._target_mean = np.dtype(np.float64), 3.5, 3.5
     rng = np.random.default_rng(0)
     model._params = model._build(list(hidden_dims), X.shape[1], np.random.RandomState(0))
     for p in model._params:  # move away from the zero-bias initialisation
@@ -94,6 +94,11 @@ def test_gradients_match_finite_differences(ratings, constrained, hidden_dims, a
     dense = model._sparse_step(be, X, 7, 3, want_dense=True)[1]
     np.testing.assert_allclose(dense, model._dense_output(be, model._forward(be, X, train=True, seed=7, step=3)[0]))
     _numeric_check(model, lambda: model._dense_step(be, dense, 7, 4, want_dense=False)[0], rng)
+    # with a baseline: sparse targets differ from the inputs, the dense step reads output + baseline
+    targets = X.data - 3.5 + 0.3 * rng.standard_normal(X.nnz)
+    _numeric_check(model, lambda: model._sparse_step(be, X, 7, 3, want_dense=False, targets=targets)[0], rng)
+    base = 0.2 * rng.standard_normal(dense.shape)  # input = dense + base, target = dense
+    _numeric_check(model, lambda: model._dense_step(be, dense, 7, 4, want_dense=False, base=base)[0], rng)
 
 
 def test_same_seed_same_weights_for_any_thread_count(ratings):
@@ -180,3 +185,42 @@ def test_ctrl_c_stops_between_batches(ratings):
         timer.cancel()
     assert 0 < model.n_iter_ < 100_000
     assert np.isfinite(model.predict(train)).all()
+
+
+@pytest.mark.parametrize("refeed", [0, 1])
+def test_baseline_predictions_determinism_and_save_load(ratings, tmp_path, refeed):
+    """baseline='biases': predictions are μ + b_u + b_i + the network's output (clipped), identical for
+    any thread count, and survive save/load; the re-feeding step reads the full prediction."""
+    from aerec._explicit import row_biases
+
+    train, test = ratings
+    kw = dict(baseline="biases", refeed=refeed, dtype="float64", early_stopping=True)
+    a = small(n_threads=1, **kw).fit(train)
+    b = small(n_threads=2, **kw).fit(train)
+    np.testing.assert_array_equal(a.predict(train), b.predict(train))
+    assert a.validation_scores_ == b.validation_scores_
+    X = sp.csr_array(train, dtype=np.float64)
+    be = CpuBackend(1)
+    net = a._dense_output(be, a._forward(be, X)[0])
+    bu = row_biases(X, a.rating_mean_, a.item_bias_, a.baseline_l2)
+    expect = np.clip(net + a.rating_mean_ + bu[:, None] + a.item_bias_[None, :], a.rating_min_, a.rating_max_)
+    seen = np.bincount(X.indices, minlength=X.shape[1]) > 0
+    np.testing.assert_allclose(a.predict(train)[:, seen], expect[:, seen], rtol=1e-10, atol=1e-10)
+    a.save(tmp_path / "d.npz")
+    back = aerec.load(tmp_path / "d.npz")
+    np.testing.assert_array_equal(back.predict(train), a.predict(train))
+    assert back.score(train, test) == a.score(train, test)
+    plain = small(refeed=refeed, dtype="float64", baseline=None).fit(train)
+    assert plain.item_bias_ is None and not np.array_equal(plain.predict(train), a.predict(train))
+
+
+def test_files_from_before_the_baseline_load_as_models_without_it(ratings, tmp_path, monkeypatch):
+    train = ratings[0]
+    model = small(n_epochs=2, baseline=None).fit(train)
+    old = {k: v for k, v in model.get_params().items() if k not in ("baseline", "baseline_l2")}
+    monkeypatch.setattr(aerec.DeepAutoencoder, "get_params", lambda self, deep=True: dict(old))
+    model.save(tmp_path / "old.npz")
+    monkeypatch.undo()
+    loaded = aerec.load(tmp_path / "old.npz")
+    assert loaded.baseline is None and loaded.item_bias_ is None
+    np.testing.assert_array_equal(loaded.predict(train), model.predict(train))
