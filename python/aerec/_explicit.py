@@ -26,7 +26,6 @@ from .engine.backend import CpuBackend
 
 UNSEEN_POLICIES = ("default", "mean")
 BASELINES = (None, "biases")
-_BASELINE_SWEEPS = 20  # alternating ridge sweeps for the item biases (converged to ~1e-6 on ML-1M/Douban)
 
 
 def _row_sums(rows, values, n):
@@ -39,24 +38,53 @@ def _shrunk_mean(total, count, lam):
     return np.divide(total, den, out=np.zeros_like(total), where=den > 0)
 
 
-def rating_biases(X, mu, lam, sweeps=_BASELINE_SWEEPS):
-    """Item biases b_i of the baseline ``r_ui ≈ μ + b_u + b_i`` (Koren 2008, §2.1) fitted to the
-    ratings of the users × items CSR X by ridge regression (penalty ``lam`` on every bias) with
-    alternating exact updates, ``sweeps`` times, from zero: each sweep sets b_i to the shrunk mean
-    of ``r − μ − b_u`` over the item's ratings, then b_u likewise over the user's. float64, same
-    result for any thread count (plain ordered sums). User biases are not returned: they are
-    re-derived from each history by :func:`row_biases` (the last half-sweep), so a new user folds in."""
-    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-    cols = X.indices
+def rating_biases(X, mu, lam, rtol=1e-10, maxiter=2000):
+    """Item biases b_i of the baseline ``r_ui ≈ μ + b_u + b_i`` (Koren 2008, §2.1): the exact
+    minimiser of ``Σ (r − μ − b_u − b_i)² + λ(‖b_u‖² + ‖b_i‖²)`` over the ratings of the users × items
+    CSR X. Eliminating the user biases (each is the shrunk mean of ``r − μ − b_i`` over its row, see
+    :func:`row_biases`) leaves the items' Schur complement system
+
+        (D_i + λI − Aᵀ (D_u + λI)⁻¹ A) b_i = s_i − Aᵀ (D_u + λI)⁻¹ s_u
+
+    (A the 0/1 rating pattern, D the rating counts, s the sums of r − μ), symmetric positive
+    (semi-)definite, solved by Jacobi-preconditioned conjugate gradients with sparse products only —
+    never an items × items matrix. Alternating updates (coordinate descent) converge too slowly on
+    dense data: 20 sweeps left errors of 0.05 on ML-1M. float64; serial NumPy/SciPy arithmetic, so
+    the same result for any thread count. User biases are not returned: they are re-derived from each
+    history by :func:`row_biases`, so a new user folds in."""
+    from scipy.sparse.linalg import LinearOperator, cg
+
+    n_users, n_items = X.shape
+    rows = np.repeat(np.arange(n_users), np.diff(X.indptr))
     r = X.data.astype(np.float64) - mu
+    A = sp.csr_array((np.ones(X.nnz), X.indices, X.indptr), shape=X.shape)
+    At = A.T.tocsr()
     n_u = np.diff(X.indptr).astype(np.float64)
-    n_i = np.bincount(cols, minlength=X.shape[1]).astype(np.float64)
-    bu = np.zeros(X.shape[0])
-    bi = np.zeros(X.shape[1])
-    for _ in range(int(sweeps)):
-        bi = _shrunk_mean(_row_sums(cols, r - bu[rows], X.shape[1]), n_i, lam)
-        bu = _shrunk_mean(_row_sums(rows, r - bi[cols], X.shape[0]), n_u, lam)
-    return bi
+    n_i = np.bincount(X.indices, minlength=n_items).astype(np.float64)
+    w_u = _shrunk_mean(np.ones(n_users), n_u, lam)  # 1 / (n_u + λ), 0 for an empty row
+    rhs = _row_sums(X.indices, r, n_items) - At @ (w_u * _row_sums(rows, r, n_users))
+    rated = n_i > 0  # unrated items have no equation: their bias is 0
+    if not rated.any():
+        return np.zeros(n_items)
+    # Jacobi preconditioner: diag(S)_i = n_i + λ − Σ_u A_ui / (n_u + λ)
+    diag = n_i + lam - At @ w_u
+    idx = np.flatnonzero(rated)
+
+    def matvec(v):
+        full = np.zeros(n_items)
+        full[idx] = v
+        out = (n_i + lam) * full - At @ (w_u * (A @ full))
+        return out[idx]
+
+    S = LinearOperator((idx.size, idx.size), matvec=matvec, dtype=np.float64)
+    d = np.where(diag[idx] > 0, diag[idx], 1.0)
+    M = LinearOperator((idx.size, idx.size), matvec=lambda v: v / d, dtype=np.float64)
+    sol, info = cg(S, rhs[idx], rtol=rtol, atol=0.0, maxiter=maxiter, M=M)
+    if info < 0:  # pragma: no cover - cg reports breakdown only for invalid input
+        raise FloatingPointError("the bias baseline's linear solve broke down")
+    out = np.zeros(n_items)
+    out[idx] = sol
+    return out
 
 
 def row_biases(X, mu, item_bias, lam):
@@ -192,8 +220,8 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
         return bu + self.rating_mean_, self.item_bias_
 
     def _history(self, X, what="X"):
-        """The network's sample matrix for the history X (centred when there is a baseline) and the
-        offsets to add back to its outputs."""
+        """The network's sample matrix for the history X (the raw ratings) and the baseline offsets to
+        add back to its outputs (None without a baseline)."""
         return self._samples(X, what), self._offsets(self._user_biases(X))
 
     def _fill_value(self):
