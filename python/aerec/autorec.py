@@ -55,7 +55,7 @@ class AutoRec(_ExplicitAutoencoder):
     and is trained on the residuals. Without it the network must spend its capacity — and its
     weight penalty — on the offsets: on Douban a bias baseline alone scores 0.734 while the plain
     I-AutoRec scored 0.751 (``baseline=None`` is the paper's model). Measured (test RMSE, early
-    stopping): Douban 0.7507 → 0.7203 ± 0.0001, ML-100K u1 0.8972 → 0.8930 ± 0.0012 (the E2 recipe
+    stopping): Douban 0.7507 → 0.7203 ± 0.0001, ML-100K u1 0.8972 → 0.8931 ± 0.0012 (the E2 recipe
     below, refitted, 3 seeds), ML-1M E1 see below. Feeding the network the residuals instead was
     worse (Douban 0.736, ML-100K 0.923): which items were rated is information the residuals blur.
     ``baseline_l2`` 5 was chosen on the validation RMSE (Douban 1 / 5 / 25: 0.7201 / 0.7204 / 0.7288;
@@ -83,7 +83,7 @@ class AutoRec(_ExplicitAutoencoder):
     (``l2`` is against the *sum* of squared errors) and more denoising: on ML-100K u1
     ``n_components=300, l2=50, dropout=0.5, input_dropout=0.5, learning_rate=1e-3, lr_decay=0.99,
     patience=30`` with the epoch count chosen by early stopping and a refit on all training ratings
-    gives 0.8930 ± 0.0012, and 0.7203 ± 0.0001 on Douban (``benchmarks/quality/e2_fixed.py
+    gives 0.8931 ± 0.0012, and 0.7203 ± 0.0001 on Douban (``benchmarks/quality/e2_fixed.py
     --refit``; without the baseline 0.8972 and 0.7507).
 
     Parameters
