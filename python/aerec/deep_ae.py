@@ -106,7 +106,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         As for ``AutoRec``: predict ``μ + b_u + b_i`` plus the network, which reads the raw ratings
         and is trained on the residuals (re-feeding steps read the full dense prediction and target
         its residual part). Measured on ML-1M (E1, split seeds 0 and 1, defaults otherwise): test
-        RMSE 0.8589 / 0.8664 without, 0.8554 / 0.8604 with it. None: NVIDIA's model.
+        RMSE 0.8589 / 0.8664 without, 0.8559 / 0.8611 with it. None: NVIDIA's model.
     baseline_l2 : float, default=5.0
         The baseline's ridge penalty on every bias.
     random_state, n_threads, device, dtype, verbose :
