@@ -23,7 +23,7 @@ BAD_FIT = {
     "inf": (lambda: _with(X, np.inf), ValueError, "infinit"),
     "negative": (lambda: _with(X, -1.0), ValueError, "Negative"),
     "complex": (lambda: X.astype(np.complex64), (TypeError, ValueError), "omplex"),
-    "object": (lambda: np.array([["a", "b"]], dtype=object), (TypeError, ValueError), ""),
+    "object": (lambda: np.array([["a", "b"]], dtype=object), (TypeError, ValueError), "string|numeric|dtype"),
     "empty": (lambda: sp.csr_array((0, 60), dtype=np.float32), ValueError, "sample"),
     "one_dim": (lambda: np.ones(5), ValueError, "2D"),
 }
