@@ -162,16 +162,9 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
         check_bool(self.early_stopping, "early_stopping")
         if self.patience is not None:
             check_scalar(self.patience, "patience", kind=numbers.Integral, low=1)
-        if hasattr(self, "baseline"):
-            if not any(self.baseline is v or (isinstance(self.baseline, str) and self.baseline == v)
-                       for v in BASELINES):
-                raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
-            check_scalar(self.baseline_l2, "baseline_l2", low=0.0)
-
-    @property
-    def _baseline(self):
-        """The ``baseline`` parameter (None for estimators without one)."""
-        return getattr(self, "baseline", None)
+        if not (self.baseline is None or (isinstance(self.baseline, str) and self.baseline == "biases")):
+            raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
+        check_scalar(self.baseline_l2, "baseline_l2", low=0.0)
 
     def _fit_rating_stats(self, S):
         """Rating range and mean of the training samples S, and which outputs were ever rated."""
@@ -186,7 +179,7 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
         """With ``baseline='biases'``: the item biases of the training ratings X (users × items)
         around ``rating_mean_``; ``item_bias_`` is None without a baseline."""
         self.item_bias_ = None
-        if self._baseline == "biases":
+        if self.baseline == "biases":
             self.item_bias_ = rating_biases(X, self.rating_mean_, float(self.baseline_l2))
 
     def _user_biases(self, X):
@@ -201,14 +194,15 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
         return row_biases(X, self.rating_mean_, item_bias, float(self.baseline_l2))
 
     def _residuals(self, X):
-        """The training targets for the ratings X: ``r − μ − b_u − b_i`` at X's entries (same
-        structure) with a baseline, X itself without."""
+        """``(targets, bu)`` for the training ratings X: with a baseline the residuals
+        ``r − μ − b_u − b_i`` at X's entries (same structure) and the rows' user biases; without,
+        ``(X, None)``."""
         bu = self._user_biases(X)
         if bu is None:
-            return X
+            return X, None
         rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
         res = X.data.astype(np.float64) - self.rating_mean_ - bu[rows] - self.item_bias_[X.indices]
-        return type(X)((res.astype(X.dtype), X.indices, X.indptr), shape=X.shape)
+        return type(X)((res.astype(X.dtype), X.indices, X.indptr), shape=X.shape), bu
 
     def _offsets(self, bu):
         """The baseline added back to the network's output, as ``(per sample, per output)`` arrays
@@ -419,13 +413,13 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
     def _baseline_arrays(self, n_items=None):
         """The baseline's fitted arrays for a model file (``{}`` without a baseline). With
         ``n_items`` (loading): placeholders naming the arrays the parameters require."""
-        if self._baseline is None:
+        if self.baseline is None:
             return {}
         return {"item_bias": self.item_bias_ if n_items is None else None}
 
     def _set_baseline_arrays(self, arrays, n_items):
         self.item_bias_ = (check_weights(arrays, "item_bias", (n_items,), np.float64)
-                           if self._baseline is not None else None)
+                           if self.baseline is not None else None)
 
     def _explicit_scalars(self):
         return dict(n_features_in_=self.n_features_in_, dtype_=self.dtype_.name, n_iter_=self.n_iter_,

@@ -326,7 +326,7 @@ class AutoRec(_ExplicitAutoencoder):
         # S: the samples' reconstruction targets (residuals from the baseline, if any); S_in: what the
         # encoder reads at the same entries (always the raw ratings)
         S_in = self._samples(X_tr)
-        R_tr = self._residuals(X_tr)
+        R_tr, _ = self._residuals(X_tr)
         S = S_in if R_tr is X_tr else self._samples(R_tr)
         if val is not None:
             (S_hist, val_offsets), T_val = self._history(val[0], "X_val"), self._samples(val[1], "y_val")

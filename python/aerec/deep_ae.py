@@ -226,7 +226,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
 
     # ---- the network ------------------------------------------------------------------------------
 
-    def _build(self, dims, n_items, rng, dev=lambda a: a):
+    def _build(self, dims, n_items, rng, dev=lambda a: a, target_mean=None):
         """Parameters (xavier-uniform weights as NVIDIA's code, zero biases) and the live views.
         ``dev`` moves each initial value to the training device (identity on the CPU)."""
         dt, L = self.dtype_, len(dims)
@@ -240,7 +240,8 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         self._V = None if self.constrained else Parameter("out.V",
                                                           dev(xavier_uniform(rng, dims[0], n_items, dt).T.copy()))
         scale = _UNBOUNDED.get(self._out_act)
-        c0 = self._target_mean / scale if scale else 0.0
+        mean = self.rating_mean_ if target_mean is None else target_mean  # the targets' mean (residuals: ~0)
+        c0 = mean / scale if scale else 0.0
         self._c = Parameter("out.c", dev(np.full(n_items, c0, dtype=dt)), decay=False)
         params = [p for pair in zip(self._enc_W, self._enc_b) for p in pair]
         params += [p for p in self._dec_W if p is not None] + self._dec_b
@@ -409,14 +410,13 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         X_tr, val = self._validation_split(X, X_val, y_val, rng)
         self._fit_rating_stats(X_tr)
         self._fit_baseline(X_tr)
-        R_tr = self._residuals(X_tr)  # the targets (X_tr itself without a baseline)
-        self._target_mean = float(np.mean(R_tr.data, dtype=np.float64))
-        bu_tr = self._user_biases(X_tr)
+        R_tr, bu_tr = self._residuals(X_tr)  # the targets (X_tr itself without a baseline)
         if val is not None:
             val = (*self._history(val[0], "X_val"), val[1])
         be = get_backend(device, n_threads)
         on_gpu = be.name == "cuda"  # GPU: train on device copies; fitted attributes are host copies
-        params = self._build(dims, X.shape[1], rng, be.asarray if on_gpu else (lambda a: a))
+        params = self._build(dims, X.shape[1], rng, be.asarray if on_gpu else (lambda a: a),
+                             target_mean=float(np.mean(R_tr.data, dtype=np.float64)))
         if self.optimizer == "sgd":
             opt = SGD(be, params, lr=self._learning_rate(0), momentum=float(self.momentum), weight_decay=float(self.l2))
         else:
@@ -511,7 +511,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         return self
 
     def _drop_training_state(self):
-        for name in ("_enc_W", "_enc_b", "_dec_W", "_dec_b", "_V", "_c", "_target_mean"):
+        for name in ("_enc_W", "_enc_b", "_dec_W", "_dec_b", "_V", "_c"):
             self.__dict__.pop(name, None)
 
     # ---- inference --------------------------------------------------------------------------------

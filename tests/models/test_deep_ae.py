@@ -82,7 +82,7 @@ def test_gradients_match_finite_differences(ratings, constrained, hidden_dims, a
     model = small(hidden_dims=hidden_dims, activation=activation, last_layer_activations=last, constrained=constrained,
                   dropout=0.3, dtype="float64")
     model._check_params()
-    model.dtype_, model.rating_mean_, model._target_mean = np.dtype(np.float64), 3.5, 3.5
+    model.dtype_, model.rating_mean_ = np.dtype(np.float64), 3.5
     rng = np.random.default_rng(0)
     model._params = model._build(list(hidden_dims), X.shape[1], np.random.RandomState(0))
     for p in model._params:  # move away from the zero-bias initialisation
