@@ -22,6 +22,7 @@ constexpr const char* dtype_name() {
     if constexpr (std::is_same_v<T, float>) return "float32";
     else if constexpr (std::is_same_v<T, double>) return "float64";
     else if constexpr (std::is_same_v<T, int32_t>) return "int32";
+    else if constexpr (std::is_same_v<T, uint16_t>) return "uint16";
     else return "int64";
 }
 

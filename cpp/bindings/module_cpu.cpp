@@ -6,10 +6,12 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstring>
 #include <string>
 
 #include "aerec/activations.h"
 #include "aerec/elementwise.h"
+#include "aerec/gemm_bf16.h"
 #include "aerec/gram.h"
 #include "aerec/losses.h"
 #include "aerec/masked_decoder.h"
@@ -527,6 +529,56 @@ py::array sparse_gram_py(py::array indptr, py::array indices, py::array data, in
     });
 }
 
+// ---- family 8: bfloat16 scoring GEMM ------------------------------------------------------------
+
+py::array bf16_round_py(py::array A, int n_threads) {
+    check_threads(n_threads);
+    if (!has_dtype<float>(A)) fail_type("A: expected float32, got " + std::string(py::str(A.dtype())));
+    if (!(A.flags() & py::array::c_style)) fail_value("A: array must be C-contiguous");
+    const int64_t n = A.size();
+    const float* a = static_cast<const float*>(A.data());
+    py::array_t<float> out(std::vector<py::ssize_t>(A.shape(), A.shape() + A.ndim()));
+    float* o = out.mutable_data();
+    nogil([&] {
+        parallel_chunks(n, 1 << 15, n_threads, [&](int64_t b, int64_t e) {
+            for (int64_t i = b; i < e; ++i) {
+                const uint32_t u = static_cast<uint32_t>(bf16_bits(a[i])) << 16;
+                std::memcpy(o + i, &u, sizeof u);
+            }
+        });
+    });
+    return out;
+}
+
+py::array pack_bf16_py(py::array B, int n_threads) {
+    check_threads(n_threads);
+    if (!has_dtype<float>(B)) fail_type("B: expected float32, got " + std::string(py::str(B.dtype())));
+    if (B.ndim() != 2) fail_value("B: expected a 2-D (K, N) array, got shape " + shape_str(B));
+    const int64_t K = B.shape(0), N = B.shape(1);
+    const float* b = in_ptr<float>(B, "B", {K, N});
+    auto P = new_array<uint16_t>({bf16_pad_k(K) * bf16_pad_n(N)});
+    uint16_t* p = P.mutable_data();
+    nogil([&] { pack_bf16(b, K, N, p, n_threads); });
+    return P;
+}
+
+py::array gemm_bf16_py(py::array A, py::array packed, int64_t N, py::object bias, int n_threads) {
+    check_threads(n_threads);
+    if (!amx_bf16_available()) fail_value("gemm_bf16: AMX-BF16 is not available on this CPU/OS");
+    if (!has_dtype<float>(A)) fail_type("A: expected float32, got " + std::string(py::str(A.dtype())));
+    if (A.ndim() != 2) fail_value("A: expected a 2-D (M, K) array, got shape " + shape_str(A));
+    if (N < 1) fail_value("N must be >= 1, got " + std::to_string(N));
+    const int64_t M = A.shape(0), K = A.shape(1);
+    const float* a = in_ptr<float>(A, "A", {M, K});
+    if (!has_dtype<uint16_t>(packed)) fail_type("packed: expected the uint16 array from pack_bf16");
+    const uint16_t* p = in_ptr<uint16_t>(packed, "packed (pack_bf16 of a K x N matrix)", {bf16_pad_k(K) * bf16_pad_n(N)});
+    const float* bp = opt_in_ptr<float>(bias, "bias", {N});
+    auto out = new_array<float>({M, N});
+    float* o = out.mutable_data();
+    nogil([&] { gemm_bf16_amx(a, M, K, p, N, bp, o, n_threads); });
+    return out;
+}
+
 py::dict build_info() {
     py::dict d;
     d["version"] = AEREC_VERSION;
@@ -585,6 +637,10 @@ PYBIND11_MODULE(AEREC_MODULE_NAME, m) {
     m.def("rprop_step", &rprop_step_py, arg("param"), arg("grad"), arg("prev_grad"), arg("step_size"),
           arg("eta_minus"), arg("eta_plus"), arg("step_min"), arg("step_max"), arg("n_threads"));
     m.def("sparse_gram", &sparse_gram_py, arg("indptr"), arg("indices"), arg("data"), arg("n_cols"), arg("n_threads"));
+    m.def("amx_bf16_available", &amx_bf16_available);
+    m.def("bf16_round", &bf16_round_py, arg("A"), arg("n_threads"));
+    m.def("pack_bf16", &pack_bf16_py, arg("B"), arg("n_threads"));
+    m.def("gemm_bf16", &gemm_bf16_py, arg("A"), arg("packed"), arg("N"), arg("bias"), arg("n_threads"));
     m.def("topk", &topk_py, arg("scores"), arg("k"), arg("excl_indptr"), arg("excl_indices"), arg("candidates"),
           arg("n_threads"));
 }

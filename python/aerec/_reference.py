@@ -271,3 +271,20 @@ def ref_topk(scores, k, *, exclude=None, candidates=None):
 def ref_sparse_gram(X):
     A = X.toarray().astype(np.float64)
     return A.T @ A
+
+
+# ---- family 8: bfloat16 scoring GEMM -----------------------------------------------------------------
+
+
+def ref_bf16_round(A):
+    """float32 → the nearest bfloat16 (ties to even), returned as float32; NaN stays NaN."""
+    A = np.ascontiguousarray(A, dtype=np.float32)
+    u = A.view(np.uint32).astype(np.uint64)
+    rounded = ((u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000).astype(np.uint32).view(np.float32)
+    return np.where(np.isnan(A), np.float32(np.nan), rounded)
+
+
+def ref_gemm_bf16(A, B, bias=None):
+    """bf16(A)·bf16(B) + bias in float64 (the native kernel accumulates the exact products in float32)."""
+    out = ref_bf16_round(A).astype(np.float64) @ ref_bf16_round(B).astype(np.float64)
+    return out if bias is None else out + np.asarray(bias, dtype=np.float64)

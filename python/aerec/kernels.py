@@ -15,6 +15,7 @@ batching order or device.
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
@@ -42,7 +43,16 @@ __all__ = [
     "rprop_step",
     "topk",
     "sparse_gram",
+    "amx_bf16_available",
+    "bf16_round",
+    "BF16Weights",
+    "pack_bf16",
+    "gemm_bf16",
 ]
+
+#: Inference helpers that run on the CPU only, never through a backend: bfloat16 scoring
+#: (``recommend(precision='bfloat16')`` scores on the CPU, also for a GPU-fitted model).
+CPU_ONLY = ("amx_bf16_available", "bf16_round", "BF16Weights", "pack_bf16", "gemm_bf16")
 
 #: Activation names → codes shared with the C++ (elementwise.h), with each one's default alpha.
 ACTIVATIONS = {
@@ -332,3 +342,69 @@ def sparse_gram(X, *, n_threads=None):
     """``G = XᵀX`` (n_items, n_items), dense, in X's dtype, from the nonzeros only (Σ_u n_u² work)."""
     indptr, indices, data, _, n_items = check_csr(X)
     return _mod().sparse_gram(indptr, indices, data, n_items, effective_n_threads(n_threads))
+
+
+# ---- family 8: bfloat16 scoring GEMM -----------------------------------------------------------------
+
+
+def amx_bf16_available():
+    """True when ``gemm_bf16`` runs on Intel AMX tiles here: the CPU has AMX-BF16, the OS granted the
+    tile state, and ``AEREC_AMX`` is not ``0``. Otherwise ``gemm_bf16`` uses its NumPy fallback."""
+    if os.environ.get("AEREC_AMX", "").strip() == "0":
+        return False
+    return bool(_mod().amx_bf16_available())
+
+
+def bf16_round(A, *, n_threads=None):
+    """float32 ``A`` rounded to the nearest bfloat16 (ties to even), as float32; NaN stays NaN."""
+    A = check_dense(A, name="A", dtype=np.float32)
+    return _mod().bf16_round(A, effective_n_threads(n_threads))
+
+
+class BF16Weights:
+    """A (K, N) float32 matrix prepared once for ``gemm_bf16``: packed into AMX tiles when AMX is
+    available, else kept as its bfloat16-rounded float32 copy (the fallback's operand)."""
+
+    __slots__ = ("shape", "packed", "rounded")
+
+    def __init__(self, shape, packed=None, rounded=None):
+        self.shape, self.packed, self.rounded = tuple(shape), packed, rounded
+
+    def __repr__(self):
+        return f"BF16Weights(shape={self.shape}, {'amx' if self.packed is not None else 'fallback'})"
+
+
+def pack_bf16(B, *, n_threads=None):
+    """Prepare the (K, N) float32 weights ``B`` for ``gemm_bf16`` (done once per set of weights)."""
+    B = check_dense(B, name="B", dtype=np.float32, ndim=2)
+    if B.shape[0] < 1 or B.shape[1] < 1:
+        raise ValueError(f"B must have at least one row and one column, got shape {B.shape}")
+    if amx_bf16_available():
+        return BF16Weights(B.shape, packed=_mod().pack_bf16(B, effective_n_threads(n_threads)))
+    return BF16Weights(B.shape, rounded=bf16_round(B, n_threads=n_threads))
+
+
+def gemm_bf16(A, W, bias=None, *, n_threads=None):
+    """Inference scores ``bf16(A)·bf16(B) + bias`` (M, N) float32, with ``W = pack_bf16(B)``.
+
+    Both operands are rounded to bfloat16 (ties to even), so each product is exact in float32; the
+    sums are float32. On CPUs with AMX-BF16 this runs on AMX tiles (several times sgemm's rate);
+    elsewhere it is an sgemm of the rounded operands (the same rounding, summed in BLAS's order).
+    Results are bit-identical for any ``n_threads``. Meant for scoring, not training.
+    """
+    if not isinstance(W, BF16Weights):
+        raise TypeError(f"W must be the BF16Weights returned by pack_bf16, got {type(W).__name__}")
+    K, N = W.shape
+    A = check_dense(A, name="A", dtype=np.float32, ndim=2)
+    if A.shape[1] != K:
+        raise ValueError(f"A has {A.shape[1]} columns but the packed weights have {K} rows")
+    bias = _opt(bias, "bias", np.float32, (N,))
+    if W.packed is not None and amx_bf16_available():
+        return _mod().gemm_bf16(A, W.packed, N, bias, effective_n_threads(n_threads))
+    if W.rounded is None:
+        raise ValueError("these BF16Weights were packed for AMX, which is not available now (AEREC_AMX=0?); "
+                         "pack them again with pack_bf16")
+    out = bf16_round(A, n_threads=n_threads) @ W.rounded
+    if bias is not None:
+        out += bias
+    return out

@@ -100,7 +100,7 @@ class CpuBackend:
     # kernels, with the thread count bound
     def __getattr__(self, name):
         fn = getattr(kernels, name, None)
-        if fn is None or name.startswith("_") or name not in kernels.__all__:
+        if fn is None or name.startswith("_") or name not in kernels.__all__ or name in kernels.CPU_ONLY:
             raise AttributeError(f"{type(self).__name__} has no kernel {name!r}")
 
         def call(*args, **kwargs):
