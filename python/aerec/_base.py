@@ -253,14 +253,22 @@ class RecommenderBase(BaseEstimator):
                 out[s] = self._score_batch(X[s])
         return out
 
-    def recommend(self, X, k=10, exclude_seen=True, items=None, batch_size=None):
+    def recommend(self, X, k=10, exclude_seen=True, items=None, batch_size=None, precision=None):
         """Top-``k`` items per row of X, best first: ``(indices, scores)``, each (n_rows, k).
 
         Computed in batches of rows (never the full n_rows × n_items array). ``exclude_seen``
         drops the row's own items; ``items`` restricts the candidates. Rows with fewer than k
         eligible items are padded with index −1 and score −inf.
+
+        ``precision='bfloat16'`` (MultVAE, MultDAE) scores with the output layer's product in
+        bfloat16 (``aerec.kernels.gemm_bf16``: operands rounded to bfloat16, float32 sums; Intel AMX
+        where the CPU has it, on the CPU even for a GPU-fitted model). Faster, and the rankings can
+        differ from float32 scoring where scores nearly tie; benchmarks/RESULTS.md gives the measured
+        speed and NDCG. ``None``: the model's own dtype.
         """
         check_is_fitted(self)
+        if precision not in (None, "bfloat16"):
+            raise ValueError(f"precision must be None (the model's dtype) or 'bfloat16', got {precision!r}")
         X = self._validate(X, reset=False)
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
@@ -279,7 +287,11 @@ class RecommenderBase(BaseEstimator):
         val = np.empty((X.shape[0], k), dtype=self.dtype_)
         batches = progress_iter(self._batches(X.shape[0], batch_size), -(-X.shape[0] // step),
                                 getattr(self, "verbose", False), f"{type(self).__name__}.recommend", "batch")
-        gpu = self._gpu_scorer()
+        score_batch = self._score_batch
+        if precision == "bfloat16":
+            score_batch, gpu = self._bf16_scorer(), None
+        else:
+            gpu = self._gpu_scorer()
         if gpu is not None:  # scores, exclusion and top-k on the GPU; only the (rows, k) lists come back
             be, score_batch = gpu
             for s in batches:
@@ -290,10 +302,15 @@ class RecommenderBase(BaseEstimator):
         with blas_threads(self._blas_threads()):
             for s in batches:
                 Xb = X[s]
-                scores = np.ascontiguousarray(self._score_batch(Xb), dtype=self.dtype_)
+                scores = np.ascontiguousarray(score_batch(Xb), dtype=None if precision else self.dtype_)
                 idx[s], val[s] = kernels.topk(scores, k, exclude=Xb if exclude_seen else None, candidates=items,
                                               n_threads=self.n_threads_)
         return idx, val
+
+    def _bf16_scorer(self):
+        """batch → float32 scores with a bfloat16 output layer; models that support it override this."""
+        raise ValueError(f"{type(self).__name__} does not support precision='bfloat16' "
+                         "(supported: MultVAE, MultDAE)")
 
     def _gpu_scorer(self):
         """``(CudaBackend, batch → device scores)`` when this model recommends on the GPU — it was

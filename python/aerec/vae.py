@@ -374,6 +374,23 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         H = self._decode_hidden(be, z, coefs, intercepts)
         return self._logits(be, H, coefs, intercepts)
 
+    def _bf16_scorer(self):
+        """Scores of a CSR batch with the output layer in bfloat16 (``kernels.gemm_bf16``), on the
+        CPU; the output weights are packed once per call of ``recommend``."""
+        from . import kernels
+
+        be, nt = CpuBackend(self.n_threads_), self.n_threads_
+        coefs = [np.asarray(W) for W in self.coefs_]  # host copies (a GPU fit publishes host arrays)
+        intercepts = [np.asarray(b) for b in self.intercepts_]
+        W = kernels.pack_bf16(np.ascontiguousarray(coefs[-1], dtype=np.float32), n_threads=nt)
+        c = np.ascontiguousarray(intercepts[-1], dtype=np.float32)
+
+        def score(X):
+            enc = self._encode(be, X, coefs, intercepts, train=False)
+            H = self._decode_hidden(be, enc[0] if self._variational else enc, coefs, intercepts)
+            return kernels.gemm_bf16(np.ascontiguousarray(H, dtype=np.float32), W, c, n_threads=nt)
+        return score
+
     def _device_scorer(self, be):
         """Scores of a CSR batch on ``be``'s device, the weights uploaded once (GPU recommend)."""
         coefs, intercepts = [be.asarray(W) for W in self.coefs_], [be.asarray(b) for b in self.intercepts_]

@@ -192,3 +192,53 @@ def test_ease_and_popularity_bit_identical_across_runs_and_threads(dtype):
         np.testing.assert_array_equal(fits[0].B_, f.B_)
     pops = [aerec.Popularity(n_threads=t).fit(X) for t in (1, 2)]
     np.testing.assert_array_equal(pops[0].item_counts_, pops[1].item_counts_)
+
+
+@pytest.mark.parametrize("make", [small_vae, small_dae], ids=["vae", "dae"])
+@pytest.mark.parametrize("amx", ["native", "fallback"])
+def test_recommend_bfloat16_is_the_bf16_output_layer(data, make, amx, monkeypatch):
+    """precision='bfloat16': the scores are the hidden layer times the bf16-rounded output weights (the
+    oracle), seen items excluded, best first, the same for any n_threads, and close to float32."""
+    from aerec import _reference as ref
+    from aerec import kernels
+
+    if amx == "fallback":
+        monkeypatch.setenv("AEREC_AMX", "0")
+    elif not kernels.amx_bf16_available():
+        pytest.skip("this CPU/OS has no AMX-BF16")
+    train, fold_in, target = data
+    model = make(n_epochs=5).fit(train)
+    idx, scores = model.recommend(fold_in, k=30, precision="bfloat16")
+    assert idx.shape == scores.shape == (fold_in.shape[0], 30) and scores.dtype == np.float32
+    for u in range(fold_in.shape[0]):
+        assert not set(idx[u]) & set(fold_in[[u]].indices)
+    assert np.all(np.diff(scores, axis=1) <= 0)
+    # the oracle: float32 layers up to the output layer, then bf16(H)·bf16(W) + b in float64
+    from aerec.engine import CpuBackend
+
+    be = CpuBackend(1)
+    enc = model._encode(be, fold_in, model.coefs_, model.intercepts_, train=False)
+    H = model._decode_hidden(be, enc[0] if isinstance(enc, tuple) else enc, model.coefs_, model.intercepts_)
+    want = ref.ref_gemm_bf16(np.ascontiguousarray(H, np.float32), model.coefs_[-1], model.intercepts_[-1])
+    np.testing.assert_allclose(scores, np.take_along_axis(want, idx, axis=1), rtol=1e-5, atol=1e-5)
+    want[fold_in.nonzero()] = -np.inf
+    assert np.all(scores[:, -1] >= np.sort(want, axis=1)[:, -30] - 1e-5)  # nothing better was left out
+    for n in (1, 3):
+        model.n_threads_ = n  # inference uses the thread count resolved at fit
+        i2, s2 = model.recommend(fold_in, k=30, precision="bfloat16")
+        np.testing.assert_array_equal(i2, idx)
+        np.testing.assert_array_equal(s2, scores)
+    i32, _ = model.recommend(fold_in, k=30)
+    overlap = np.mean([np.intersect1d(a, b).size / 30 for a, b in zip(idx, i32)])
+    assert overlap > 0.9
+
+
+def test_recommend_bfloat16_float64_model_and_bad_precision(data):
+    train, fold_in, _ = data
+    model = small_vae(n_epochs=2, dtype="float64").fit(train)
+    idx, scores = model.recommend(fold_in[:20], k=10, precision="bfloat16")
+    assert scores.dtype == np.float64 and idx.shape == (20, 10)
+    with pytest.raises(ValueError, match="precision must be"):
+        model.recommend(fold_in, k=10, precision="float16")
+    with pytest.raises(ValueError, match="EASE does not support precision='bfloat16'"):
+        aerec.EASE(l2=50.0).fit(train).recommend(fold_in, k=10, precision="bfloat16")
