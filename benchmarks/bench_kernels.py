@@ -207,3 +207,38 @@ def test_adam_numpy(benchmark, batch):
         p[...] -= 1e-3 * (m / (1 - 0.9 ** t[0])) / (np.sqrt(v / (1 - 0.999 ** t[0])) + 1e-8)
 
     benchmark(step)
+
+
+# ---- gemm_bf16: the scoring product (hidden × output weights), bfloat16 vs float32 ----------------
+
+
+def _scoring_operands(batch):
+    """1,000 users' output-layer inputs (hidden h) against the batch shape's (h, n_items) weights."""
+    rng = np.random.default_rng(3)
+    h, n_items = batch["h"], batch["X"].shape[1]
+    H = np.tanh(rng.standard_normal((min(1000, 2 * batch["X"].shape[0]), h))).astype(np.float32)
+    W = (0.05 * rng.standard_normal((h, n_items))).astype(np.float32)
+    return H, W, np.zeros(n_items, np.float32)
+
+
+def test_gemm_bf16_aerec(benchmark, batch, sgemm_gflops):
+    """AMX tiles where the CPU has them (``kernels.amx_bf16_available()``), else the rounded sgemm."""
+    H, W, b = _scoring_operands(batch)
+    Wp = kernels.pack_bf16(W)
+    benchmark.group = f"scoring_gemm[{batch['name']}]"
+    benchmark.extra_info.update(sgemm_gflops=sgemm_gflops, flops=2.0 * H.shape[0] * W.shape[0] * W.shape[1],
+                                amx=kernels.amx_bf16_available())
+    benchmark(lambda: kernels.gemm_bf16(H, Wp, b))
+
+
+def test_gemm_bf16_sgemm(benchmark, batch):
+    """The float32 product the default scoring does: NumPy's sgemm (its BLAS threads) plus the bias."""
+    H, W, b = _scoring_operands(batch)
+    benchmark.group = f"scoring_gemm[{batch['name']}]"
+
+    def step():
+        out = H @ W
+        out += b
+        return out
+
+    benchmark(step)

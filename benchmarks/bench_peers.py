@@ -98,7 +98,7 @@ def test_side_by_side(benchmark, name, n_threads):
     case = workloads.case(name)
     if case.skip:
         pytest.skip(case.skip)
-    impls = [i for i in case.impls if i in ("aerec", "numpy") or HAVE_TORCH]
+    impls = [i for i in case.impls if i.startswith("aerec") or i == "numpy" or HAVE_TORCH]
     if len(impls) == 1:
         pytest.skip("the PyTorch peers need: pip install torch==2.13.0")
     if case.data_note.startswith("SYNTHETIC"):

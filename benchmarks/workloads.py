@@ -180,8 +180,11 @@ def case(name):
         dims = [X.shape[1], *arch["hidden_dims"], arch["n_components"]]
         nnz_u = X.nnz / X.shape[0]
         useful = recommend_flops_per_user(dims, True, nnz_u) * X.shape[0]
-        return Case(name, f"MultVAE recommend(k=100), {X.shape[0]:,} users × {X.shape[1]:,} items", IMPLS,
-                    {"useful": useful, "aerec": useful, "torch-sparse": useful,
+        # bfloat16 rows: the output layer's product in bfloat16 (aerec's gemm_bf16; PyTorch's oneDNN)
+        return Case(name, f"MultVAE recommend(k=100), {X.shape[0]:,} users × {X.shape[1]:,} items",
+                    ("aerec", "aerec-bf16", "torch-dense", "torch-sparse", "torch-sparse-bf16"),
+                    {"useful": useful, "aerec": useful, "aerec-bf16": useful, "torch-sparse": useful,
+                     "torch-sparse-bf16": useful,
                      "torch-dense": recommend_flops_per_user(dims, True, nnz_u, dense_input=True) * X.shape[0]},
                     1.0, f"{X.shape[0]:,} users, all of them", "make_synthetic, ~73 items per user")
     raise ValueError(f"unknown case {name!r}")
@@ -315,10 +318,12 @@ def build(name, impl, n_threads):
         model = aerec.MultVAE(n_epochs=1, random_state=0, n_threads=n_threads, **_vae_arch(True)).fit(train)
         if impl == "aerec":
             return lambda: model.recommend(X, k=100)
+        if impl == "aerec-bf16":  # the output layer in bfloat16 (AMX where the CPU has it)
+            return lambda: model.recommend(X, k=100, precision="bfloat16")
         from torch_speed import make_recommend
 
-        rec = make_recommend(model.coefs_, model.intercepts_, variational=True,
-                             n_components=model.n_components, sparse_input=sparse)
+        rec = make_recommend(model.coefs_, model.intercepts_, variational=True, n_components=model.n_components,
+                             sparse_input=impl.startswith("torch-sparse"), bf16_output=impl.endswith("-bf16"))
 
         def run():
             torch.set_num_threads(n_threads)

@@ -277,16 +277,21 @@ def deep_ae_flops(n_users, n_items, nnz, hidden=(512, 256), refeed=1, form="aere
 
 
 def make_recommend(coefs, intercepts, variational=True, n_components=200, activation="tanh", sparse_input=True,
-                   batch_size=1000):
+                   batch_size=1000, bf16_output=False):
     """recommend(X_csr, k) -> (indices, scores) with PyTorch, from a fitted aerec MultVAE/MultDAE's
     ``coefs_``/``intercepts_`` (``(in, out)`` each): L2-normalised input rows, the encoder (the
     posterior mean for Mult-VAE), the decoder, the logits; the row's own items set to −inf, then
-    ``torch.topk`` — per batch of ``batch_size`` users (aerec's ``recommend`` batch)."""
+    ``torch.topk`` — per batch of ``batch_size`` users (aerec's ``recommend`` batch).
+
+    ``bf16_output``: the output layer's product in bfloat16 (``H.bfloat16() @ W.bfloat16()``, which
+    PyTorch runs through oneDNN — on AMX where the CPU has it — with float32 accumulation), the
+    logits back in float32: the peer of aerec's ``recommend(precision='bfloat16')``."""
     torch = _torch()
     f = _act(torch, activation)
     Ws = [torch.from_numpy(np.ascontiguousarray(W, dtype=np.float32)) for W in coefs]
     bs = [torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)) for b in intercepts]
     n_enc = len(Ws) // 2  # encoder and decoder have the same number of layers
+    W_out = Ws[-1].to(torch.bfloat16) if bf16_output else None  # converted once, as aerec packs once
 
     @torch.inference_mode()
     def recommend(X, k=100):
@@ -306,7 +311,10 @@ def make_recommend(coefs, intercepts, variational=True, n_components=200, activa
             h = h[:, :n_components] if variational else f(h)
             for W, b in zip(Ws[n_enc:-1], bs[n_enc:-1]):
                 h = f(torch.addmm(b, h, W))
-            logits = torch.addmm(bs[-1], h, Ws[-1])
+            if bf16_output:
+                logits = (h.to(torch.bfloat16) @ W_out).float() + bs[-1]
+            else:
+                logits = torch.addmm(bs[-1], h, Ws[-1])
             rows = torch.from_numpy(np.repeat(np.arange(Xb.shape[0]), np.diff(Xb.indptr)))
             logits[rows, torch.from_numpy(Xb.indices.astype(np.int64))] = -torch.inf
             v, i = torch.topk(logits, k, dim=1)
