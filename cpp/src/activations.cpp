@@ -33,7 +33,10 @@ template <class T>
 void activation_forward(int kind, T alpha, const T* Z, int64_t n, T* Y, int n_threads) {
     with_kind(kind, [&](auto k) {
         parallel_chunks(n, kChunk, n_threads, [&](int64_t begin, int64_t end) {
-            for (int64_t i = begin; i < end; ++i) Y[i] = activation_value(decltype(k)::value, Z[i], alpha);
+            // alpha as a local, so the OpenMP-outlined copy of this loop vectorises too (see dropout
+            // below); no __restrict: Y may be Z (in place)
+            const T a = alpha;
+            for (int64_t i = begin; i < end; ++i) Y[i] = activation_value(decltype(k)::value, Z[i], a);
         });
     });
 }
@@ -42,8 +45,8 @@ template <class T>
 void activation_backward(int kind, T alpha, const T* Z, const T* Y, const T* dY, int64_t n, T* dZ, int n_threads) {
     with_kind(kind, [&](auto k) {
         parallel_chunks(n, kChunk, n_threads, [&](int64_t begin, int64_t end) {
-            for (int64_t i = begin; i < end; ++i)
-                dZ[i] = activation_derivative(decltype(k)::value, Z[i], Y[i], alpha) * dY[i];
+            const T a = alpha;
+            for (int64_t i = begin; i < end; ++i) dZ[i] = activation_derivative(decltype(k)::value, Z[i], Y[i], a) * dY[i];
         });
     });
 }
@@ -53,11 +56,16 @@ void dropout(const T* X, int64_t n_rows, int64_t n_cols, double rate, uint64_t s
              int64_t row_offset, T* Y, int n_threads) {
     const T keep_scale = T(1.0 / (1.0 - rate));
     parallel_for(n_rows, n_threads, [&](int64_t r) {
-        const uint64_t row = static_cast<uint64_t>(row_offset + r);
-        for (int64_t c = 0; c < n_cols; ++c) {
-            const int64_t i = r * n_cols + c;
-            Y[i] = dropout_keep(seed, step, row, static_cast<uint64_t>(c), rate) ? X[i] * keep_scale : T(0);
-        }
+        // Locals, not the captured references: inside OpenMP's outlined region GCC cannot prove the
+        // stores to Y leave keep_scale, rate or n_cols alone, and stopped vectorising the Philox draws
+        // (measured: 128 x 256 took 190 us on 1 thread and 450 us on 2).
+        const T* x = X + r * n_cols;  // no __restrict: out may be X (in place)
+        T* y = Y + r * n_cols;
+        const T ks = keep_scale;
+        const double p = rate;
+        const int64_t nc = n_cols;
+        const uint64_t row = static_cast<uint64_t>(row_offset + r), sd = seed, st = step;
+        for (int64_t c = 0; c < nc; ++c) y[c] = dropout_keep(sd, st, row, static_cast<uint64_t>(c), p) ? x[c] * ks : T(0);
     }, 8);
 }
 
