@@ -402,6 +402,45 @@ void adam_step_py(py::array param, py::array grad, py::array m, py::array v, int
     });
 }
 
+// slot[r] = position of row r in rows, or -1; every index checked in range and unique.
+std::vector<int64_t> row_slots(const int64_t* r, int64_t n_present, int64_t n_rows) {
+    std::vector<int64_t> slot(static_cast<size_t>(n_rows), -1);
+    for (int64_t k = 0; k < n_present; ++k) {
+        if (r[k] < 0 || r[k] >= n_rows)
+            fail_value("rows: index " + std::to_string(r[k]) + " is out of range [0, " + std::to_string(n_rows) + ")");
+        if (slot[r[k]] >= 0) fail_value("rows: index " + std::to_string(r[k]) + " appears twice");
+        slot[r[k]] = k;
+    }
+    return slot;
+}
+
+void sgd_step_rows_py(py::array param, py::array rows, py::array grad_rows, py::object velocity, double lr,
+                      double momentum, bool nesterov, double weight_decay, int n_threads) {
+    check_threads(n_threads);
+    with_float_type(param, "param", [&](auto t) {
+        using T = decltype(t);
+        if (param.ndim() != 2) fail_value("param: expected a 2-D (n_rows, n_cols) array, got shape " + shape_str(param));
+        const int64_t n_rows = param.shape(0), n_cols = param.shape(1);
+        T* p = out_ptr<T>(param, "param", {n_rows, n_cols});
+        T* v = nullptr;
+        py::array va;
+        if (!velocity.is_none()) {
+            va = py::array(velocity);
+            v = out_ptr<T>(va, "velocity", {n_rows, n_cols});
+        } else if (momentum != 0.0) {
+            fail_value("velocity is required when momentum != 0");
+        }
+        if (rows.ndim() != 1) fail_value("rows: expected a 1-D array of row indices");
+        const int64_t n_present = rows.shape(0);
+        const int64_t* r = in_ptr<int64_t>(rows, "rows", {n_present});
+        const T* g = in_ptr<T>(grad_rows, "grad_rows", {n_present, n_cols});
+        const std::vector<int64_t> slot = row_slots(r, n_present, n_rows);
+        nogil([&] {
+            sgd_step_rows<T>(p, n_rows, n_cols, slot.data(), g, v, lr, momentum, nesterov, weight_decay, n_threads);
+        });
+    });
+}
+
 void adam_step_rows_py(py::array param, py::array rows, py::array grad_rows, py::array m, py::array v, int64_t t_step,
                        double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled,
                        int n_threads) {
@@ -418,13 +457,7 @@ void adam_step_rows_py(py::array param, py::array rows, py::array grad_rows, py:
         const int64_t n_present = rows.shape(0);
         const int64_t* r = in_ptr<int64_t>(rows, "rows", {n_present});
         const T* g = in_ptr<T>(grad_rows, "grad_rows", {n_present, n_cols});
-        std::vector<int64_t> slot(static_cast<size_t>(n_rows), -1);
-        for (int64_t k = 0; k < n_present; ++k) {
-            if (r[k] < 0 || r[k] >= n_rows)
-                fail_value("rows: index " + std::to_string(r[k]) + " is out of range [0, " + std::to_string(n_rows) + ")");
-            if (slot[r[k]] >= 0) fail_value("rows: index " + std::to_string(r[k]) + " appears twice");
-            slot[r[k]] = k;
-        }
+        const std::vector<int64_t> slot = row_slots(r, n_present, n_rows);
         nogil([&] {
             adam_step_rows<T>(p, n_rows, n_cols, slot.data(), g, mp, vp, t_step, lr, beta1, beta2, eps, weight_decay,
                               decoupled, n_threads);
@@ -629,6 +662,8 @@ PYBIND11_MODULE(AEREC_MODULE_NAME, m) {
           arg("row_offset"), arg("dtype"), arg("n_threads"));
     m.def("sgd_step", &sgd_step_py, arg("param"), arg("grad"), arg("velocity"), arg("lr"), arg("momentum"),
           arg("nesterov"), arg("weight_decay"), arg("n_threads"));
+    m.def("sgd_step_rows", &sgd_step_rows_py, arg("param"), arg("rows"), arg("grad_rows"), arg("velocity"), arg("lr"),
+          arg("momentum"), arg("nesterov"), arg("weight_decay"), arg("n_threads"));
     m.def("adam_step", &adam_step_py, arg("param"), arg("grad"), arg("m"), arg("v"), arg("t"), arg("lr"),
           arg("beta1"), arg("beta2"), arg("eps"), arg("weight_decay"), arg("decoupled"), arg("n_threads"));
     m.def("adam_step_rows", &adam_step_rows_py, arg("param"), arg("rows"), arg("grad_rows"), arg("m"), arg("v"),

@@ -5,7 +5,7 @@
 // What is checked where. Here, before any launch: every size is >= 0 and products of sizes do not
 // overflow, every pointer a kernel will dereference is non-null, dtype names are known, scalar
 // hyper-parameters are in range. Index *contents* (CSR structure, column indices < n_cols, the
-// item-major view, top-k exclusion lists, adam_step_rows' rows) cannot be read from the host
+// item-major view, top-k exclusion lists, the *_step_rows' rows) cannot be read from the host
 // without a copy: the Python layer (aerec.engine.cuda) validates every CSR matrix on the host with
 // aerec._validation.check_csr before uploading it, and builds the item-major views and row slots
 // on the device from those validated arrays only. The kernels trust what they are given.
@@ -358,6 +358,26 @@ void sgd_step(uintptr_t param, uintptr_t grad, uintptr_t velocity, int64_t n, do
     });
 }
 
+void sgd_step_rows(uintptr_t param, int64_t n_rows, int64_t n_cols, uintptr_t slot, uintptr_t grad_rows,
+                   int64_t n_present, uintptr_t velocity, double lr, double momentum, bool nesterov,
+                   double weight_decay, const std::string& dtype, uintptr_t stream) {
+    const int64_t n = product(n_rows, n_cols, "param");
+    need(param, n, "param");
+    if (momentum != 0.0) need(velocity, n, "velocity");
+    need(slot, n_rows, "slot");
+    need(grad_rows, product(n_present, n_cols, "grad_rows"), "grad_rows");
+    if (n_present > n_rows) fail("n_present must be <= n_rows");
+    if (!(lr >= 0.0) || !(momentum >= 0.0 && momentum <= 1.0) || !(weight_decay >= 0.0))
+        fail("sgd_step_rows: need lr >= 0, momentum in [0, 1], weight_decay >= 0");
+    with_float(dtype, [&](auto t) {
+        using T = decltype(t);
+        launch("sgd_step_rows", [&] {
+            return cu::sgd_step_rows<T>(dptr<T>(param), n_rows, n_cols, dptr<int64_t>(slot), dptr<T>(grad_rows),
+                                        dptr<T>(velocity), lr, momentum, nesterov, weight_decay, as_stream(stream));
+        });
+    });
+}
+
 void adam_step(uintptr_t param, uintptr_t grad, uintptr_t m, uintptr_t v, int64_t n, int64_t t_step, double lr,
                double beta1, double beta2, double eps, double weight_decay, bool decoupled, const std::string& dtype,
                uintptr_t stream) {
@@ -534,6 +554,9 @@ PYBIND11_MODULE(_aerec_cuda, m) {
           arg("row_offset"), arg("out"), arg("dtype"), s);
     m.def("sgd_step", &sgd_step, arg("param"), arg("grad"), arg("velocity"), arg("n"), arg("lr"), arg("momentum"),
           arg("nesterov"), arg("weight_decay"), arg("dtype"), s);
+    m.def("sgd_step_rows", &sgd_step_rows, arg("param"), arg("n_rows"), arg("n_cols"), arg("slot"), arg("grad_rows"),
+          arg("n_present"), arg("velocity"), arg("lr"), arg("momentum"), arg("nesterov"), arg("weight_decay"),
+          arg("dtype"), s);
     m.def("adam_step", &adam_step, arg("param"), arg("grad"), arg("m"), arg("v"), arg("n"), arg("t"), arg("lr"),
           arg("beta1"), arg("beta2"), arg("eps"), arg("weight_decay"), arg("decoupled"), arg("dtype"), s);
     m.def("adam_step_rows", &adam_step_rows, arg("param"), arg("n_rows"), arg("n_cols"), arg("slot"),

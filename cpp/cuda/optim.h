@@ -19,6 +19,11 @@ cudaError_t adam_step(T* param, const T* grad, T* m, T* v, int64_t n, int64_t t,
 
 // slot: (n_rows,) int64, the row's position in grad_rows (n_present, n_cols) or −1 (zero gradient).
 template <class T>
+cudaError_t sgd_step_rows(T* param, int64_t n_rows, int64_t n_cols, const int64_t* slot, const T* grad_rows,
+                          T* velocity, double lr, double momentum, bool nesterov, double weight_decay,
+                          cudaStream_t stream);
+
+template <class T>
 cudaError_t adam_step_rows(T* param, int64_t n_rows, int64_t n_cols, const int64_t* slot, const T* grad_rows, T* m,
                            T* v, int64_t t, double lr, double beta1, double beta2, double eps, double weight_decay,
                            bool decoupled, cudaStream_t stream);

@@ -22,6 +22,24 @@ void sgd_step(T* param, const T* grad, T* velocity, int64_t n, double lr, double
     });
 }
 
+template <class T>
+void sgd_step_rows(T* param, int64_t n_rows, int64_t n_cols, const int64_t* slot, const T* grad_rows, T* velocity,
+                   double lr, double momentum, bool nesterov, double weight_decay, int n_threads) {
+    const T lr_ = T(lr), mu = T(momentum), wd = T(weight_decay);
+    const int64_t rows_per_chunk = std::max<int64_t>(1, kChunk / std::max<int64_t>(n_cols, 1));
+    parallel_chunks(n_rows, rows_per_chunk, n_threads, [&](int64_t begin, int64_t end) {
+        const T l = lr_, m = mu, w = wd;  // locals: see activations.cpp's dropout
+        const bool nest = nesterov;
+        for (int64_t r = begin; r < end; ++r) {
+            const int64_t o = r * n_cols;
+            const T* g = slot[r] >= 0 ? grad_rows + slot[r] * n_cols : nullptr;
+            T* v = velocity ? velocity + o : nullptr;
+            for (int64_t c = 0; c < n_cols; ++c)
+                sgd_update(param[o + c], g ? g[c] : T(0), v ? v + c : nullptr, l, m, w, nest);
+        }
+    });
+}
+
 namespace {
 
 // One Adam update of n elements; g == nullptr means a zero gradient (the rule is optim_rules.h's).
@@ -72,6 +90,8 @@ void rprop_step(T* param, const T* grad, T* prev_grad, T* step_size, int64_t n, 
 
 #define AEREC_INSTANTIATE(T)                                                                                          \
     template void sgd_step<T>(T*, const T*, T*, int64_t, double, double, bool, double, int);                         \
+    template void sgd_step_rows<T>(T*, int64_t, int64_t, const int64_t*, const T*, T*, double, double, bool, double, \
+                                   int);                                                                             \
     template void adam_step<T>(T*, const T*, T*, T*, int64_t, int64_t, double, double, double, double, double, bool, \
                                int);                                                                                 \
     template void rprop_step<T>(T*, const T*, T*, T*, int64_t, double, double, double, double, int);           \

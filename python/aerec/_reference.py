@@ -219,6 +219,13 @@ def ref_sgd_step(param, grad, velocity=None, *, lr, momentum=0.0, nesterov=False
     return p - lr * g, v
 
 
+def ref_sgd_step_rows(param, rows, grad_rows, velocity=None, *, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+    """``ref_sgd_step`` with the dense gradient that is ``grad_rows`` at ``rows`` and zero elsewhere."""
+    grad = np.zeros(np.shape(param))
+    grad[np.asarray(rows, dtype=np.int64)] = grad_rows
+    return ref_sgd_step(param, grad, velocity, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+
+
 def ref_adam_step(param, grad, m, v, *, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
                   decoupled=False):
     p, g = np.asarray(param, dtype=np.float64), np.asarray(grad, dtype=np.float64)

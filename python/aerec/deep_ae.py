@@ -318,8 +318,8 @@ class DeepAutoencoder(_ExplicitAutoencoder):
                 items, dW, _ = be.sparse_encoder_backward(cache["X"], dZ)  # rows of the batch's items only
                 if self.constrained:  # the output layer's gradient is already in these rows
                     self._enc_W[0].grad[items] += dW
-                else:  # zero-filled for this step and written only here: a plain row store
-                    self._enc_W[0].grad[items] = dW
+                else:  # row-compact: the optimiser steps every row without a dense zero-filled copy
+                    self._enc_W[0].set_row_grad(items, dW)
 
     def _add_grad(self, be, p, a, b):
         """p.grad += a·b — or, untied, p.grad = a·b straight from the GEMM: every untied weight gets
@@ -328,17 +328,16 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         if self.constrained:
             p.grad += be.matmul(a, b)
         else:
-            be.matmul(a, b, out=p.grad)
+            be.matmul(a, b, out=p.set_dense_grad())
 
     def _zero_filled(self, params, dense_step):
         """The parameters whose gradients are accumulated (scatters, biases, tied weights) and so
-        must start at zero; the untied weights' gradients are written whole by ``_add_grad``."""
+        must start at zero. Untied weights need none: ``_add_grad`` writes their dense gradients
+        whole, and the sparse step gives the first layer and the output layer row-compact gradients
+        (``Parameter.set_row_grad``), which SGD and Adam step without a dense copy."""
         if self.constrained:
             return params
-        out = list(self._enc_b) + list(self._dec_b) + [self._c]
-        if not dense_step:  # the sparse step scatters into the first layer's and the output's rows
-            out += [self._enc_W[0], self._V]
-        return out
+        return list(self._enc_b) + list(self._dec_b) + [self._c]
 
     @property
     def _out_grad(self):
@@ -356,9 +355,10 @@ class DeepAutoencoder(_ExplicitAutoencoder):
             g = be.activation_backward(out_act, out, pred, g)
         dense = self._dense_output(be, H) if want_dense else None  # f(x) before this step, for re-feeding
         dH, items, dV, dc = be.masked_decoder_backward(Xb, H, V, g)
-        # the first write of the step into the zero-filled output-layer gradient (tied: the encoder's
-        # W₀, which _backward then adds to): a row store, not a gather-add-scatter
-        self._out_grad.grad[items] = dV
+        if self.constrained:  # the first write into the zero-filled encoder W₀'s gradient, which _backward adds to
+            self._out_grad.grad[items] = dV
+        else:  # row-compact, as the first layer's (see _zero_filled)
+            self._V.set_row_grad(items, dV)
         self._c.grad[items] = dc
         self._backward(be, dH, cache)
         return loss, dense
@@ -446,7 +446,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
                         base = be.asarray(((bu_tr[rows] + self.rating_mean_)[:, np.newaxis]
                                            + self.item_bias_[np.newaxis, :]).astype(self.dtype_))
                     for p in self._zero_filled(params, dense_step=False):
-                        p.grad.fill(0)
+                        p.set_dense_grad().fill(0)
                     loss, dense = self._sparse_step(be, Xb, seed, self.n_updates_, want_dense=refeed > 0,
                                                     targets=targets)
                     if not np.isfinite(loss):
@@ -458,7 +458,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
                     n_obs += Xb.nnz
                     for t in range(refeed):
                         for p in self._zero_filled(params, dense_step=True):
-                            p.grad.fill(0)
+                            p.set_dense_grad().fill(0)
                         loss, dense = self._dense_step(be, dense, seed, self.n_updates_, want_dense=t + 1 < refeed,
                                                        base=base)
                         if not np.isfinite(loss):

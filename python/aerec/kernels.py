@@ -40,6 +40,7 @@ __all__ = [
     "sgd_step",
     "adam_step",
     "adam_step_rows",
+    "sgd_step_rows",
     "rprop_step",
     "topk",
     "sparse_gram",
@@ -255,6 +256,33 @@ def sgd_step(param, grad, velocity=None, *, lr, momentum=0.0, nesterov=False, we
                     float(check_scalar(weight_decay, "weight_decay", low=0.0)), effective_n_threads(n_threads))
 
 
+def _row_grad(rows, grad_rows, param):
+    """``rows`` as int64 (1-D, integer) and ``grad_rows`` checked as (len(rows), n_cols) of param's dtype;
+    the native side checks the indices are unique and in range."""
+    rows = np.asarray(rows)
+    if rows.ndim != 1 or (rows.size and not np.issubdtype(rows.dtype, np.integer)):
+        raise TypeError("rows must be a 1-D array of integer row indices")
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    grad_rows = check_dense(grad_rows, name="grad_rows", dtype=param.dtype, ndim=2, shape=(rows.size, param.shape[1]))
+    return rows, grad_rows
+
+
+def sgd_step_rows(param, rows, grad_rows, velocity=None, *, lr, momentum=0.0, nesterov=False, weight_decay=0.0,
+                  n_threads=None):
+    """In place: the step of ``sgd_step`` for a 2-D ``param`` whose gradient is zero outside ``rows``
+    (unique int64 row indices; ``grad_rows`` is (len(rows), n_cols)). Every row is updated (weight
+    decay, momentum), bit-identical to ``sgd_step`` with the dense gradient, without building it."""
+    param = check_dense(param, name="param", ndim=2, writeable=True)
+    if velocity is not None:
+        velocity = _state(velocity, "velocity", param)
+    elif momentum:
+        raise ValueError("velocity is required when momentum != 0")
+    rows, grad_rows = _row_grad(rows, grad_rows, param)
+    _mod().sgd_step_rows(param, rows, grad_rows, velocity, float(check_scalar(lr, "lr", low=0.0)),
+                         float(check_scalar(momentum, "momentum", low=0.0, high=1.0)), bool(nesterov),
+                         float(check_scalar(weight_decay, "weight_decay", low=0.0)), effective_n_threads(n_threads))
+
+
 def adam_step(param, grad, m, v, *, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=False,
               n_threads=None):
     """In place: one Adam step (t ≥ 1 counts steps); ``decoupled=True`` is AdamW's weight decay."""
@@ -278,11 +306,7 @@ def adam_step_rows(param, rows, grad_rows, m, v, *, t, lr=1e-3, beta1=0.9, beta2
     — the sparse encoder's weight gradient has rows only for the items in the batch."""
     param = check_dense(param, name="param", ndim=2, writeable=True)
     m, v = _state(m, "m", param), _state(v, "v", param)
-    rows = np.asarray(rows)
-    if rows.ndim != 1 or (rows.size and not np.issubdtype(rows.dtype, np.integer)):
-        raise TypeError("rows must be a 1-D array of integer row indices")
-    rows = np.ascontiguousarray(rows, dtype=np.int64)
-    grad_rows = check_dense(grad_rows, name="grad_rows", dtype=param.dtype, ndim=2, shape=(rows.size, param.shape[1]))
+    rows, grad_rows = _row_grad(rows, grad_rows, param)
     _mod().adam_step_rows(param, rows, grad_rows, m, v, int(check_scalar(t, "t", kind=numbers.Integral, low=1)),
                           float(check_scalar(lr, "lr", low=0.0)),
                           float(check_scalar(beta1, "beta1", low=0.0, high=1.0, high_inclusive=False)),

@@ -275,13 +275,26 @@ class EmulatedCudaModule:
                           t=t, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
                           decoupled=decoupled, n_threads=1)
 
-    def adam_step_rows(self, param, n_rows, n_cols, slot, grad_rows, n_present, m, v, t, lr, beta1, beta2, eps,
-                       weight_decay, decoupled, dtype, stream=0):
-        self.calls.append("adam_step_rows")
+    @staticmethod
+    def _rows_of(slot, n_rows, n_present):
         s = view(slot, n_rows, np.int64)
         rows = np.full(n_present, -1, dtype=np.int64)
         rows[s[s >= 0]] = np.flatnonzero(s >= 0)
         assert np.all(rows >= 0) and np.sum(s >= 0) == n_present, "slot must name every present row once"
+        return rows
+
+    def sgd_step_rows(self, param, n_rows, n_cols, slot, grad_rows, n_present, velocity, lr, momentum, nesterov,
+                      weight_decay, dtype, stream=0):
+        self.calls.append("sgd_step_rows")
+        kernels.sgd_step_rows(view(param, (n_rows, n_cols), dtype), self._rows_of(slot, n_rows, n_present),
+                              view(grad_rows, (n_present, n_cols), dtype).copy(),
+                              view(velocity, (n_rows, n_cols), dtype) if velocity else None, lr=lr, momentum=momentum,
+                              nesterov=nesterov, weight_decay=weight_decay, n_threads=1)
+
+    def adam_step_rows(self, param, n_rows, n_cols, slot, grad_rows, n_present, m, v, t, lr, beta1, beta2, eps,
+                       weight_decay, decoupled, dtype, stream=0):
+        self.calls.append("adam_step_rows")
+        rows = self._rows_of(slot, n_rows, n_present)
         kernels.adam_step_rows(view(param, (n_rows, n_cols), dtype), rows,
                                view(grad_rows, (n_present, n_cols), dtype).copy(), view(m, (n_rows, n_cols), dtype),
                                view(v, (n_rows, n_cols), dtype), t=t, lr=lr, beta1=beta1, beta2=beta2, eps=eps,

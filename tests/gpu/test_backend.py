@@ -92,6 +92,14 @@ def test_optimisers_match_the_cpu(be, dtype):
     assert_close(host(be, P), cp_, dtype)
     with pytest.raises(ValueError, match="unique row indices"):
         be.adam_step_rows(P, np.array([1, 1]), be.asarray(g[:2]), M, V, t=4)
+    P, Vel, cp_, cvel = be.asarray(p), be.zeros(p.shape, dtype), p.copy(), np.zeros_like(p)
+    for _ in range(3):
+        be.sgd_step_rows(P, rows, be.asarray(g[rows]), Vel, lr=0.05, momentum=0.9, weight_decay=0.01)
+        kernels.sgd_step_rows(cp_, rows, g[rows].copy(), cvel, lr=0.05, momentum=0.9, weight_decay=0.01, n_threads=1)
+    assert_close(host(be, P), cp_, dtype)
+    assert_close(host(be, Vel), cvel, dtype)
+    with pytest.raises(ValueError, match="unique row indices"):
+        be.sgd_step_rows(P, np.array([30]), be.asarray(g[:1]), Vel, lr=0.1, momentum=0.9)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

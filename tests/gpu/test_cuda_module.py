@@ -11,7 +11,7 @@ from _gpu import require_module
 
 FAMILIES = ["sparse_encoder_forward", "sparse_encoder_backward", "masked_decoder_forward", "masked_decoder_backward",
             "masked_mse", "multinomial_loss_grad", "gaussian_kl", "activation_forward", "activation_backward",
-            "dropout", "random_uniform", "random_normal", "sgd_step", "adam_step", "adam_step_rows", "rprop_step",
+            "dropout", "random_uniform", "random_normal", "sgd_step", "sgd_step_rows", "adam_step", "adam_step_rows", "rprop_step",
             "topk_keys", "sparse_gram"]
 
 
@@ -81,6 +81,12 @@ BAD_CALLS = [
      ValueError, "n_present"),
     ("sgd_step", dict(param=P, grad=P, velocity=0, n=4, lr=0.1, momentum=0.9, nesterov=False, weight_decay=0.0,
                       dtype="float32"), ValueError, "velocity"),
+    ("sgd_step_rows", dict(param=P, n_rows=3, n_cols=2, slot=P, grad_rows=P, n_present=4, velocity=P, lr=0.1,
+                           momentum=0.9, nesterov=False, weight_decay=0.0, dtype="float32"), ValueError, "n_present"),
+    ("sgd_step_rows", dict(param=P, n_rows=3, n_cols=2, slot=P, grad_rows=P, n_present=2, velocity=0, lr=0.1,
+                           momentum=0.9, nesterov=False, weight_decay=0.0, dtype="float32"), ValueError, "velocity"),
+    ("sgd_step_rows", dict(param=P, n_rows=3, n_cols=2, slot=0, grad_rows=P, n_present=2, velocity=P, lr=0.1,
+                           momentum=0.9, nesterov=False, weight_decay=0.0, dtype="float32"), ValueError, "slot"),
     ("rprop_step", dict(param=P, grad=P, prev_grad=P, step_size=P, n=4, eta_minus=0.5, eta_plus=0.9, step_min=0.0,
                         step_max=1.0, dtype="float32"), ValueError, "eta"),
     ("topk_keys", dict(scores=P, n_rows=2, n_items=3, excl_indptr=0, excl_indices=P, excl_nnz=1, index_dtype="int32",

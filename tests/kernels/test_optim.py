@@ -248,3 +248,54 @@ def test_adam_step_rows_rejects_bad_rows(isa):
         kernels.adam_step_rows(p, np.array([1, 1]), np.ones((2, 3)), m, v, t=1)
     with pytest.raises(ValueError, match="shape"):
         kernels.adam_step_rows(p, np.array([1]), np.ones((2, 3)), m, v, t=1)
+
+
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("case", ["momentum_wd", "nesterov", "plain"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgd_step_rows_is_bit_identical_to_dense_sgd(isa, dtype, case, n_threads):
+    """The row-compact gradient path gives exactly the dense update: absent rows still decay and
+    keep their momentum (g = 0 + wd·p), as the dense step does; and both match the float64 oracle."""
+    kw = {"momentum_wd": dict(lr=0.05, momentum=0.9, weight_decay=0.01),
+          "nesterov": dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.001),
+          "plain": dict(lr=0.1)}[case]
+    rng = np.random.default_rng(6)
+    shape = (300, 17)
+    rows = np.sort(rng.choice(shape[0], 40, replace=False))
+    grad_rows = readonly(rng.standard_normal((rows.size, shape[1])), dtype)
+    dense = np.zeros(shape, dtype=dtype)
+    dense[rows] = grad_rows
+    p1 = writable(rng.standard_normal(shape), dtype)
+    v1 = writable(rng.standard_normal(shape), dtype) if "momentum" in kw else None
+    p2, v2 = p1.copy(), None if v1 is None else v1.copy()
+    r_p, r_v = ref.ref_sgd_step_rows(p1, rows, grad_rows, v1, **kw)
+    for _ in range(3):
+        kernels.sgd_step(p1, readonly(dense), v1, n_threads=n_threads, **kw)
+        kernels.sgd_step_rows(p2, rows, grad_rows, v2, n_threads=n_threads, **kw)
+    np.testing.assert_array_equal(p1, p2)
+    if v1 is not None:
+        np.testing.assert_array_equal(v1, v2)
+    # one step against the float64 oracle
+    p3 = writable(rng.standard_normal(shape), dtype)
+    v3 = None if v1 is None else writable(rng.standard_normal(shape), dtype)
+    r_p, r_v = ref.ref_sgd_step_rows(p3, rows, grad_rows, v3, **kw)
+    kernels.sgd_step_rows(p3, rows, grad_rows, v3, n_threads=n_threads, **kw)
+    assert_close(p3, r_p, dtype)
+    if v3 is not None:
+        assert_close(v3, r_v, dtype)
+
+
+def test_sgd_step_rows_rejects_bad_rows(isa):
+    p, v = np.zeros((5, 3)), np.zeros((5, 3))
+    with pytest.raises(ValueError, match="out of range"):
+        kernels.sgd_step_rows(p, np.array([7]), np.ones((1, 3)), v, lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="out of range"):
+        kernels.sgd_step_rows(p, np.array([-1]), np.ones((1, 3)), v, lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="twice"):
+        kernels.sgd_step_rows(p, np.array([1, 1]), np.ones((2, 3)), v, lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="shape"):
+        kernels.sgd_step_rows(p, np.array([1]), np.ones((2, 3)), v, lr=0.1)
+    with pytest.raises(ValueError, match="velocity is required"):
+        kernels.sgd_step_rows(p, np.array([1]), np.ones((1, 3)), lr=0.1, momentum=0.9)
+    with pytest.raises(TypeError, match="integer row indices"):
+        kernels.sgd_step_rows(p, np.array([1.0]), np.ones((1, 3)), lr=0.1)

@@ -56,11 +56,11 @@ def _numeric_check(model, step, rng, n_checks=5, eps=1e-6):
 
     def loss():
         for p in params:
-            p.grad.fill(0)
+            p.set_dense_grad().fill(0)
         return step()
 
     loss()
-    grads = [p.grad.copy() for p in params]
+    grads = [p.dense_grad().copy() for p in params]  # row-compact gradients (the sparse step's) made dense
     for p, g in zip(params, grads):
         flat = p.value.reshape(-1)
         for k in rng.choice(flat.size, size=min(n_checks, flat.size), replace=False):

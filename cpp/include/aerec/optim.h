@@ -13,6 +13,13 @@ template <class T>
 void sgd_step(T* param, const T* grad, T* velocity, int64_t n, double lr, double momentum, bool nesterov,
               double weight_decay, int n_threads);
 
+// SGD on an (n_rows, n_cols) parameter whose gradient is zero outside some rows (slot as in
+// adam_step_rows below). Every row is still updated (weight decay, momentum), so the result is
+// bit-identical to sgd_step with the dense gradient, without building or reading that gradient.
+template <class T>
+void sgd_step_rows(T* param, int64_t n_rows, int64_t n_cols, const int64_t* slot, const T* grad_rows, T* velocity,
+                   double lr, double momentum, bool nesterov, double weight_decay, int n_threads);
+
 // Adam (Kingma & Ba) at step t ≥ 1. L2 (decoupled = false): g ← g + wd·p. AdamW (decoupled =
 // true): p ← p·(1 − lr·wd) before the step.  m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;
 // p ← p − lr/(1−β1^t) · m / (√v/√(1−β2^t) + ε).

@@ -400,15 +400,13 @@ class CudaBackend:
                            *self._adam_kw(t, lr, beta1, beta2, eps, weight_decay), bool(decoupled), param.dtype.name,
                            self._stream)
 
-    def adam_step_rows(self, param, rows, grad_rows, m, v, *, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
-                       weight_decay=0.0, decoupled=False, n_threads=None):
-        """Rows must be unique and in range: they come from the item-major view (unique by
+    def _row_slots(self, param, rows, grad_rows):
+        """(slot, grad_rows) of a row-compact gradient: slot[r] = position of row r in ``rows`` or −1.
+        Rows must be unique and in range: they come from the item-major view (unique by
         construction) or are checked here on the host when given as a NumPy array."""
         cp = self.cp
-        param = self._writable(param, "param", param)
         if param.ndim != 2:
             raise ValueError(f"param: expected a 2-D array, got shape {param.shape}")
-        m, v = self._writable(m, "m", param), self._writable(v, "v", param)
         n_rows, n_cols = param.shape
         if not is_device_array(rows):
             rows = np.asarray(rows)
@@ -422,9 +420,31 @@ class CudaBackend:
         grad_rows = self._dense(grad_rows, "grad_rows", dtype=param.dtype, shape=(rows.shape[0], n_cols))
         slot = cp.full(n_rows, -1, dtype=cp.int64)
         slot[rows] = cp.arange(rows.shape[0], dtype=cp.int64)
-        self.mod.adam_step_rows(_ptr(param), n_rows, n_cols, _ptr(slot), _ptr(grad_rows), rows.shape[0], _ptr(m),
-                                _ptr(v), *self._adam_kw(t, lr, beta1, beta2, eps, weight_decay), bool(decoupled),
-                                param.dtype.name, self._stream)
+        return slot, grad_rows
+
+    def sgd_step_rows(self, param, rows, grad_rows, velocity=None, *, lr, momentum=0.0, nesterov=False,
+                      weight_decay=0.0, n_threads=None):
+        param = self._writable(param, "param", param)
+        if velocity is not None:
+            velocity = self._writable(velocity, "velocity", param)
+        elif momentum:
+            raise ValueError("velocity is required when momentum != 0")
+        slot, grad_rows = self._row_slots(param, rows, grad_rows)
+        self.mod.sgd_step_rows(_ptr(param), param.shape[0], param.shape[1], _ptr(slot), _ptr(grad_rows),
+                               grad_rows.shape[0], _ptr(velocity), float(check_scalar(lr, "lr", low=0.0)),
+                               float(check_scalar(momentum, "momentum", low=0.0, high=1.0)), bool(nesterov),
+                               float(check_scalar(weight_decay, "weight_decay", low=0.0)), param.dtype.name,
+                               self._stream)
+
+    def adam_step_rows(self, param, rows, grad_rows, m, v, *, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                       weight_decay=0.0, decoupled=False, n_threads=None):
+        param = self._writable(param, "param", param)
+        m, v = self._writable(m, "m", param), self._writable(v, "v", param)
+        slot, grad_rows = self._row_slots(param, rows, grad_rows)
+        self.mod.adam_step_rows(_ptr(param), param.shape[0], param.shape[1], _ptr(slot), _ptr(grad_rows),
+                                grad_rows.shape[0], _ptr(m), _ptr(v), *self._adam_kw(t, lr, beta1, beta2, eps,
+                                                                                     weight_decay),
+                                bool(decoupled), param.dtype.name, self._stream)
 
     def rprop_step(self, param, grad, prev_grad, step_size, *, eta_minus=0.5, eta_plus=1.2, step_min=1e-6,
                    step_max=50.0, n_threads=None):

@@ -26,8 +26,12 @@ class SGD(_Optimizer):
     def step(self):
         self.t += 1
         for p, v in zip(self.params, self.velocity):
-            self.backend.sgd_step(p.value, p.dense_grad(), v, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
-                                  weight_decay=self.weight_decay if p.decay else 0.0)
+            kw = dict(lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
+                      weight_decay=self.weight_decay if p.decay else 0.0)
+            if p.rows is not None:  # row-compact gradient: every row stepped, no dense zero-filled copy
+                self.backend.sgd_step_rows(p.value, p.rows, p.grad_rows, v, **kw)
+            else:
+                self.backend.sgd_step(p.value, p.grad, v, **kw)
 
 
 class Adam(_Optimizer):

@@ -253,6 +253,11 @@ void dense_families(const char* tn) {
     cu::sgd_step<T>(P.data(), t.data(), M.data(), n, 0.1, 0.9, true, 0.01, nullptr);
     aerec::sgd_step<T>(Pc.data(), t.data(), Mc.data(), n, 0.1, 0.9, true, 0.01, 1);
     expect_close("sgd_step nesterov " + tag, P, Pc, tol<T>());
+    P = p, M = m0, Pc = p, Mc = m0;
+    cu::sgd_step_rows<T>(P.data(), rows, cols, slot.data(), gr.data(), M.data(), 0.1, 0.9, false, 0.01, nullptr);
+    aerec::sgd_step_rows<T>(Pc.data(), rows, cols, slot.data(), gr.data(), Mc.data(), 0.1, 0.9, false, 0.01, 1);
+    expect_close("sgd_step_rows " + tag, P, Pc, tol<T>());
+    expect_close("sgd_step_rows velocity " + tag, M, Mc, tol<T>());
     std::vector<T> prev(n), st(n, T(0.01)), prevc(n), stc(n, T(0.01));
     for (int64_t i = 0; i < n; ++i) prev[i] = prevc[i] = (i % 2 ? t[i] : -t[i]);
     P = p, Pc = p;
