@@ -27,8 +27,14 @@ def usable_cpus() -> int:
     return max(1, int(n or 1))
 
 
+_OPENMP = {}  # module -> built with OpenMP (asked once per module: every kernel call resolves threads)
+
+
 def openmp_enabled() -> bool:
-    return bool(_native.cpu_module().build_info()["openmp"])
+    mod = _native.cpu_module()
+    if mod not in _OPENMP:
+        _OPENMP[mod] = bool(mod.build_info()["openmp"])
+    return _OPENMP[mod]
 
 
 def effective_n_threads(n_threads=None) -> int:
@@ -39,6 +45,8 @@ def effective_n_threads(n_threads=None) -> int:
         raise ValueError("n_threads=0 is not allowed: use None for all cores, or a positive or negative integer")
     if not openmp_enabled():
         return 1
+    if n_threads is not None and n_threads > 0:  # the common case (every kernel call): nothing to look up
+        return int(n_threads)
     env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     max_threads = int(env) if env.isdigit() and int(env) > 0 else usable_cpus()
     if n_threads is None:

@@ -348,12 +348,19 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         baseline); grads accumulated. Returns (mse, dense output or None)."""
         V, c, out_act = self.output_coef_, self.output_intercept_, self._out_act
         H, cache = self._forward(be, Xb, train=True, seed=seed, step=step)
-        out = be.masked_decoder_forward(Xb, H, V, c)  # (nnz,) at the observed entries only
+        dense = None
+        if want_dense:  # f(x) before this step, for re-feeding: its GEMM also gives the observed entries
+            Z = be.matmul(H, V.T)
+            Z += c
+            flat = np.repeat(np.arange(Xb.shape[0], dtype=np.int64) * Xb.shape[1], np.diff(Xb.indptr)) + Xb.indices
+            out = Z.reshape(-1)[be.asarray(flat)]  # (nnz,) pre-activations, a copy
+            dense = be.activation_forward(out_act, Z, out=Z) if out_act != "identity" else Z
+        else:
+            out = be.masked_decoder_forward(Xb, H, V, c)  # (nnz,) at the observed entries only
         pred = be.activation_forward(out_act, out) if out_act != "identity" else out
         loss, g = be.masked_mse(pred, Xb.data if targets is None else targets, scale=1.0 / Xb.nnz)
         if out_act != "identity":
             g = be.activation_backward(out_act, out, pred, g)
-        dense = self._dense_output(be, H) if want_dense else None  # f(x) before this step, for re-feeding
         dH, items, dV, dc = be.masked_decoder_backward(Xb, H, V, g)
         if self.constrained:  # the first write into the zero-filled encoder W₀'s gradient, which _backward adds to
             self._out_grad.grad[items] = dV

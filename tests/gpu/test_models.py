@@ -125,6 +125,8 @@ def test_explicit_parity(name, kw, device_kind):
     if device_kind == "emulated":
         need = {"sparse_encoder_forward", "sparse_encoder_backward", "masked_decoder_forward",
                 "masked_decoder_backward", "masked_mse"}
+        if kw.get("refeed"):  # with re-feeding the observed outputs are read from the dense output's GEMM
+            need.discard("masked_decoder_forward")
         assert need <= set(_native.cuda_module.calls), need - set(_native.cuda_module.calls)
     rmse_cpu, rmse_gpu = -cpu.score(R_tr, R_te), -gpu.score(R_tr, R_te)
     assert abs(rmse_cpu - rmse_gpu) < 0.01 * rmse_cpu, (rmse_cpu, rmse_gpu)
