@@ -32,10 +32,22 @@ void sgd_step_rows(T* param, int64_t n_rows, int64_t n_cols, const int64_t* slot
         const bool nest = nesterov;
         for (int64_t r = begin; r < end; ++r) {
             const int64_t o = r * n_cols;
-            const T* g = slot[r] >= 0 ? grad_rows + slot[r] * n_cols : nullptr;
-            T* v = velocity ? velocity + o : nullptr;
-            for (int64_t c = 0; c < n_cols; ++c)
-                sgd_update(param[o + c], g ? g[c] : T(0), v ? v + c : nullptr, l, m, w, nest);
+            T* __restrict p = param + o;
+            // the branches hoisted out of the loop over columns, so each variant vectorises
+            if (slot[r] >= 0 && velocity) {
+                const T* __restrict g = grad_rows + slot[r] * n_cols;
+                T* __restrict v = velocity + o;
+                for (int64_t c = 0; c < n_cols; ++c) sgd_update(p[c], g[c], v + c, l, m, w, nest);
+            } else if (velocity) {
+                T* __restrict v = velocity + o;
+                for (int64_t c = 0; c < n_cols; ++c) sgd_update(p[c], T(0), v + c, l, m, w, nest);
+            } else if (slot[r] >= 0) {
+                const T* __restrict g = grad_rows + slot[r] * n_cols;
+                for (int64_t c = 0; c < n_cols; ++c) sgd_update(p[c], g[c], static_cast<T*>(nullptr), l, m, w, nest);
+            } else {
+                for (int64_t c = 0; c < n_cols; ++c)
+                    sgd_update(p[c], T(0), static_cast<T*>(nullptr), l, m, w, nest);
+            }
         }
     });
 }
