@@ -44,6 +44,23 @@ def test_fit_then_recommend_in_original_ids(tmp_path, ratings_file, capsys):
     assert not {"item3", "item7"} & set(items)  # seen items excluded
 
 
+def test_recommend_in_bfloat16_and_refused_by_name(tmp_path, ratings_file, capsys):
+    history = _records(tmp_path / "h.tsv", [("new_user", "item3", 5), ("new_user", "item7", 4)])
+    for model, param, code in (("MultDAE", "n_epochs=2", 0), ("EASE", "l2=10.0", 2)):
+        path = tmp_path / f"{model}.npz"
+        assert main(["fit", str(ratings_file), "--model", model, "--param", param, "--threshold", "2",
+                     "--out", str(path)]) == 0
+        capsys.readouterr()
+        assert main(["recommend", str(path), str(history), "--k", "3", "--format", "json",
+                     "--precision", "bfloat16"]) == code
+        out = capsys.readouterr()
+        if code == 0:
+            items = [r["item"] for r in json.loads(out.out)["new_user"]]
+            assert len(items) == 3 and not {"item3", "item7"} & set(items)
+        else:  # EASE has no bfloat16 path: a user error naming it, no traceback
+            assert "does not support precision='bfloat16'" in out.err and "Traceback" not in out.err
+
+
 def test_user_mistakes_exit_2_without_traceback(tmp_path, capsys):
     assert main(["fit", str(tmp_path / "missing.tsv"), "--out", str(tmp_path / "x.npz")]) == 2
     assert main(["fit", "synthetic:small", "--model", "NoSuchModel", "--out", str(tmp_path / "x.npz")]) == 2

@@ -302,7 +302,7 @@ def cmd_recommend(args):
         raise UserError(f"--k must be a positive integer, got {args.k}")
     k = min(args.k, item_ids.size)  # a longer list would only be padding, which is not printed
     with _user_errors("recommend"):
-        idx, scores = model.recommend(X, k=k, exclude_seen=not args.include_seen)
+        idx, scores = model.recommend(X, k=k, exclude_seen=not args.include_seen, precision=args.precision)
     names = mapper.item_ids(idx)
     try:
         out = open(args.out, "w") if args.out else sys.stdout
@@ -453,6 +453,8 @@ def build_parser():
     rec.add_argument("--format", choices=("csv", "json"), default="csv")
     rec.add_argument("--out", help="write here instead of standard output")
     rec.add_argument("--include-seen", action="store_true", help="do not exclude the users' own items")
+    rec.add_argument("--precision", choices=("bfloat16",), default=None,
+                     help="score the output layer in bfloat16 (MultVAE/MultDAE; Intel AMX where available)")
     bench = sub.add_parser("bench", help="a quick side-by-side speed check of the kernels against NumPy/SciPy")
     bench.add_argument("--size", choices=("small", "ml-20m"), default="small")
     ev = sub.add_parser("evaluate", help="run a protocol of PROTOCOLS.md on a ratings file, print a results table")
