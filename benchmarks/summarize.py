@@ -65,7 +65,9 @@ def summarize(path):
 
 IMPL_NAMES = {"aerec": "aerec", "torch-dense": "PyTorch, dense input (papers' / libraries' form)",
               "torch-sparse": "PyTorch, sparse first layer (torch.sparse.mm)",
-              "numpy": "NumPy/SciPy (no native code)"}
+              "numpy": "NumPy/SciPy (no native code)",
+              "aerec-bf16": "aerec, bfloat16 output layer (recommend(precision='bfloat16'))",
+              "torch-sparse-bf16": "PyTorch, sparse first layer, bfloat16 output layer (oneDNN)"}
 
 
 def side_by_side_table(results):
