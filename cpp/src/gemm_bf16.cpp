@@ -14,7 +14,11 @@
 
 #include "aerec/parallel.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__linux__)
+// AMX intrinsics need GCC >= 11 or Clang >= 12 (target("amx-tile,amx-bf16")); older compilers, other
+// architectures and other systems build the fallback below, and gemm_bf16 runs as an sgemm of the
+// rounded operands (aerec.kernels decides from amx_bf16_available()).
+#if defined(__x86_64__) && defined(__linux__) && \
+    ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
 #define AEREC_HAVE_AMX 1
 #include <cpuid.h>
 #include <immintrin.h>
