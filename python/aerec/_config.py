@@ -6,7 +6,7 @@ import sys
 
 from threadpoolctl import threadpool_info
 
-from . import _native
+from . import _native, kernels
 from ._threads import effective_n_threads, usable_cpus
 
 
@@ -44,6 +44,7 @@ def config() -> dict:
         "usable_cpus": usable_cpus(),
         "compiler": info.get("compiler", "?"),
         "sanitizers": info.get("sanitizers", False),
+        "amx_bf16": kernels.amx_bf16_available(),  # recommend(precision='bfloat16') on AMX tiles
         "cuda": cuda,
         "blas": blas,
     }
@@ -59,6 +60,8 @@ def show_config(file=None) -> None:
         f"  CPU kernels : {c['isa']} (available here: {', '.join(c['isa_available'])})",
         f"  OpenMP      : {'yes' if c['openmp'] else 'no (single-threaded build)'}; "
         f"threads used by default: {c['threads']} of {c['usable_cpus']} usable CPUs",
+        f"  bfloat16    : recommend(precision='bfloat16') runs on "
+        f"{'Intel AMX tiles' if c['amx_bf16'] else 'the sgemm fallback (no AMX-BF16 here)'}",
         f"  CUDA        : {'built' if cuda['built'] else 'not built'}; devices visible: {cuda['devices']}; "
         f"device='auto' trains on: {cuda['auto_device']}" + (f" ({cuda['why_not']})" if cuda.get("why_not") else ""),
     ]
