@@ -224,7 +224,8 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
                 be.matmul(h_in.T, d_pre, out=W_grads[i])
                 b_grads[i][...] = d_pre.sum(axis=0)
                 d_out = be.matmul(d_pre, coefs[i].T)
-        reg = self.l2 * sum(float(xp.sum(W * W)) for W in coefs) if self.l2 else 0.0
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging fit is reported by fit, not as a warning
+            reg = self.l2 * sum(float(xp.sum(W * W)) for W in coefs) if self.l2 else 0.0
         return nll + kl + reg  # each term already per batch (nll, kl scaled by 1/n)
 
     # ---- fit ------------------------------------------------------------------------------------
