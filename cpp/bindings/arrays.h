@@ -64,10 +64,19 @@ T* out_ptr(py::array& a, const char* name, std::initializer_list<int64_t> shape)
     return const_cast<T*>(p);
 }
 
+// An optional argument that must already be a NumPy array: borrowed, never converted. A converted
+// copy (say of a list) would be a temporary — freed before the kernel reads it, or updated in place
+// and thrown away.
+inline py::array as_array(const py::object& o, const char* name) {
+    if (!py::isinstance<py::array>(o))
+        fail_type(std::string(name) + ": expected a NumPy array, got " + std::string(py::str(o.get_type().attr("__name__"))));
+    return py::reinterpret_borrow<py::array>(o);
+}
+
 template <class T>
 const T* opt_in_ptr(const py::object& o, const char* name, std::initializer_list<int64_t> shape) {
     if (o.is_none()) return nullptr;
-    return in_ptr<T>(py::array(o), name, shape);
+    return in_ptr<T>(as_array(o, name), name, shape);  // o (the caller's argument) keeps the data alive
 }
 
 template <class T>

@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "aerec/activations.h"
@@ -373,7 +374,7 @@ void sgd_step_py(py::array param, py::array grad, py::object velocity, double lr
         T* v = nullptr;
         py::array vf;
         if (!velocity.is_none()) {
-            vf = flat(py::array(velocity), "velocity");
+            vf = flat(as_array(velocity, "velocity"), "velocity");
             v = state_ptr<T>(vf, "velocity", n);
         } else if (momentum != 0.0) {
             fail_value("velocity is required when momentum != 0");
@@ -425,7 +426,7 @@ void sgd_step_rows_py(py::array param, py::array rows, py::array grad_rows, py::
         T* v = nullptr;
         py::array va;
         if (!velocity.is_none()) {
-            va = py::array(velocity);
+            va = as_array(velocity, "velocity");
             v = out_ptr<T>(va, "velocity", {n_rows, n_cols});
         } else if (momentum != 0.0) {
             fail_value("velocity is required when momentum != 0");
@@ -604,6 +605,10 @@ py::array gemm_bf16_py(py::array A, py::array packed, int64_t N, py::object bias
     const int64_t M = A.shape(0), K = A.shape(1);
     const float* a = in_ptr<float>(A, "A", {M, K});
     if (!has_dtype<uint16_t>(packed)) fail_type("packed: expected the uint16 array from pack_bf16");
+    // bf16_pad_k(K) * bf16_pad_n(N) elements, computed without overflow (N comes from the caller)
+    if (N > std::numeric_limits<int64_t>::max() - 16 ||
+        (K > 0 && bf16_pad_n(N) > std::numeric_limits<int64_t>::max() / bf16_pad_k(K)))
+        fail_value("N = " + std::to_string(N) + " is too large");
     const uint16_t* p = in_ptr<uint16_t>(packed, "packed (pack_bf16 of a K x N matrix)", {bf16_pad_k(K) * bf16_pad_n(N)});
     const float* bp = opt_in_ptr<float>(bias, "bias", {N});
     auto out = new_array<float>({M, N});

@@ -14,7 +14,8 @@
 
 #include "aerec/parallel.h"
 
-// AMX intrinsics need GCC >= 11 or Clang >= 12 (target("amx-tile,amx-bf16")); older compilers, other
+// AMX intrinsics need GCC >= 11 or Clang >= 12 (target("amx-tile,amx-bf16")) and an assembler that knows
+// the instructions (binutils >= 2.36, which those compilers ship with); older compilers, other
 // architectures and other systems build the fallback below, and gemm_bf16 runs as an sgemm of the
 // rounded operands (aerec.kernels decides from amx_bf16_available()).
 #if defined(__x86_64__) && defined(__linux__) && \
@@ -65,14 +66,15 @@ constexpr int kXfeatureXtiledata = 18;
 
 bool detect_amx() {
     unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 27) & 1u)) return false;  // OSXSAVE: xgetbv is usable
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-    const bool tile = (d >> 24) & 1u, bf16 = (d >> 22) & 1u;
-    if (!tile || !bf16) return false;
-    // The OS must enable the tile state (XCR0 bits 17–18) and grant it to this process.
-    if (!((c >> 27) & 1u)) return false;  // OSXSAVE, needed for xgetbv
+    const bool tile = (d >> 24) & 1u, bf16 = (d >> 22) & 1u, avx512f = (b >> 16) & 1u;
+    if (!tile || !bf16 || !avx512f) return false;  // the tile stores go out through AVX-512 (store_tile)
+    // The OS must enable the AVX-512 state (XCR0 bits 1, 2, 5, 6, 7) and the tile state (bits 17–18),
+    // and grant the tile data to this process.
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    if (((lo >> 17) & 3u) != 3u) return false;
+    if ((lo & 0xE6u) != 0xE6u || ((lo >> 17) & 3u) != 3u) return false;
     return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
 }
 
@@ -102,6 +104,9 @@ __attribute__((target("amx-tile,amx-bf16,avx512f"))) void amx_columns(const uint
         cfg.rows[t] = 16;
         cfg.colsb[t] = 64;
     }
+    // GCC's _tile_loadconfig tells the compiler it reads only the first 8 bytes of cfg: make sure the
+    // rows/colsb stores above are not treated as dead.
+    __asm__ volatile("" : : "r"(&cfg) : "memory");
     _tile_loadconfig(&cfg);
     const int64_t n_kb = kp / 32, a_stride = kp * 2;  // bytes per row of A
     alignas(64) float tile[16 * 16];

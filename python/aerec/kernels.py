@@ -239,6 +239,16 @@ def random_normal(shape, *, seed, step=0, row_offset=0, dtype=np.float32, n_thre
 # ---- family 5: optimisers ------------------------------------------------------------------------
 
 
+def _distinct(**arrays):
+    """The optimiser kernels read and write their arrays through restrict pointers: refuse two that
+    overlap in memory (e.g. grad given as a view of param) instead of leaving it undefined."""
+    named = [(k, a) for k, a in arrays.items() if a is not None]
+    for i, (n1, a1) in enumerate(named):
+        for n2, a2 in named[i + 1:]:
+            if np.may_share_memory(a1, a2):
+                raise ValueError(f"{n1} and {n2} overlap in memory; pass separate arrays")
+
+
 def _state(a, name, like):
     return check_dense(a, name=name, dtype=like.dtype, shape=like.shape, writeable=True)
 
@@ -278,6 +288,7 @@ def sgd_step_rows(param, rows, grad_rows, velocity=None, *, lr, momentum=0.0, ne
     elif momentum:
         raise ValueError("velocity is required when momentum != 0")
     rows, grad_rows = _row_grad(rows, grad_rows, param)
+    _distinct(param=param, grad_rows=grad_rows, velocity=velocity)
     _mod().sgd_step_rows(param, rows, grad_rows, velocity, float(check_scalar(lr, "lr", low=0.0)),
                          float(check_scalar(momentum, "momentum", low=0.0, high=1.0)), bool(nesterov),
                          float(check_scalar(weight_decay, "weight_decay", low=0.0)), effective_n_threads(n_threads))
@@ -289,6 +300,7 @@ def adam_step(param, grad, m, v, *, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8
     param = check_dense(param, name="param", writeable=True)
     grad = check_dense(grad, name="grad", dtype=param.dtype, shape=param.shape)
     m, v = _state(m, "m", param), _state(v, "v", param)
+    _distinct(param=param, grad=grad, m=m, v=v)
     _mod().adam_step(param, grad, m, v, int(check_scalar(t, "t", kind=numbers.Integral, low=1)),
                      float(check_scalar(lr, "lr", low=0.0)),
                      float(check_scalar(beta1, "beta1", low=0.0, high=1.0, high_inclusive=False)),
@@ -307,6 +319,7 @@ def adam_step_rows(param, rows, grad_rows, m, v, *, t, lr=1e-3, beta1=0.9, beta2
     param = check_dense(param, name="param", ndim=2, writeable=True)
     m, v = _state(m, "m", param), _state(v, "v", param)
     rows, grad_rows = _row_grad(rows, grad_rows, param)
+    _distinct(param=param, grad_rows=grad_rows, m=m, v=v)
     _mod().adam_step_rows(param, rows, grad_rows, m, v, int(check_scalar(t, "t", kind=numbers.Integral, low=1)),
                           float(check_scalar(lr, "lr", low=0.0)),
                           float(check_scalar(beta1, "beta1", low=0.0, high=1.0, high_inclusive=False)),
@@ -389,10 +402,18 @@ class BF16Weights:
     """A (K, N) float32 matrix prepared once for ``gemm_bf16``: packed into AMX tiles when AMX is
     available, else kept as its bfloat16-rounded float32 copy (the fallback's operand)."""
 
-    __slots__ = ("shape", "packed", "rounded")
+    __slots__ = ("_shape", "packed", "rounded")
 
     def __init__(self, shape, packed=None, rounded=None):
-        self.shape, self.packed, self.rounded = tuple(shape), packed, rounded
+        self._shape, self.packed, self.rounded = tuple(int(s) for s in shape), packed, rounded
+        for a in (packed, rounded):  # the layout must keep matching the shape gemm_bf16 is told
+            if a is not None:
+                a.flags.writeable = False
+
+    @property
+    def shape(self):
+        """(K, N) of the packed weights."""
+        return self._shape
 
     def __repr__(self):
         return f"BF16Weights(shape={self.shape}, {'amx' if self.packed is not None else 'fallback'})"

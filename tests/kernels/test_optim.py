@@ -299,3 +299,18 @@ def test_sgd_step_rows_rejects_bad_rows(isa):
         kernels.sgd_step_rows(p, np.array([1]), np.ones((1, 3)), lr=0.1, momentum=0.9)
     with pytest.raises(TypeError, match="integer row indices"):
         kernels.sgd_step_rows(p, np.array([1.0]), np.ones((1, 3)), lr=0.1)
+
+
+def test_optimisers_refuse_overlapping_arrays():
+    """The native updates use restrict pointers: a gradient that is a view of the parameter (or state
+    shared between arrays) is refused by name rather than left undefined."""
+    p = np.zeros((6, 3))
+    with pytest.raises(ValueError, match="param and grad_rows overlap"):
+        kernels.sgd_step_rows(p, np.array([0, 1]), p[:2], lr=0.1)
+    v = np.zeros((6, 3))
+    with pytest.raises(ValueError, match="m and v overlap"):
+        kernels.adam_step(p, np.ones((6, 3)), v, v, t=1)
+    with pytest.raises(ValueError, match="param and grad overlap"):
+        kernels.adam_step(p, p, np.zeros((6, 3)), np.zeros((6, 3)), t=1)
+    with pytest.raises(ValueError, match="param and v overlap"):
+        kernels.adam_step_rows(p, np.array([1]), np.ones((1, 3)), np.zeros((6, 3)), p, t=1)

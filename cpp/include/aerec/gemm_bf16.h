@@ -2,7 +2,8 @@
 // float32, on Intel AMX tiles (TDPBF16PS).
 //
 // Rounding: both operands are rounded to bfloat16 with round-to-nearest-even (bf16_round), so every
-// product is exact in float32; the sums are float32. B (the fixed weights, K × N) is packed once
+// product of normal numbers is exact in float32; the sums are float32. AMX treats bfloat16 denormals
+// (|x| < 1.2e-38) as zero and flushes denormal results. B (the fixed weights, K × N) is packed once
 // (pack_bf16) into 1 KiB tiles: for each block of 16 columns, for each block of 32 rows (16 row pairs),
 // a 16 × 16 array of (B[2p][j], B[2p+1][j]) pairs — the VNNI layout TDPBF16PS reads. K and N are
 // zero-padded to multiples of 32 and 16. Each output element comes from one tile computation with a
