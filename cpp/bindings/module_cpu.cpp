@@ -415,6 +415,17 @@ std::vector<int64_t> row_slots(const int64_t* r, int64_t n_present, int64_t n_ro
     return slot;
 }
 
+// A row-compact gradient of an (n_rows, n_cols) parameter: the slots of `rows` and grad_rows' data.
+template <class T>
+std::pair<std::vector<int64_t>, const T*> row_grad(const py::array& rows, const py::array& grad_rows, int64_t n_rows,
+                                                   int64_t n_cols) {
+    if (rows.ndim() != 1) fail_value("rows: expected a 1-D array of row indices");
+    const int64_t n_present = rows.shape(0);
+    const int64_t* r = in_ptr<int64_t>(rows, "rows", {n_present});
+    const T* g = in_ptr<T>(grad_rows, "grad_rows", {n_present, n_cols});
+    return {row_slots(r, n_present, n_rows), g};
+}
+
 void sgd_step_rows_py(py::array param, py::array rows, py::array grad_rows, py::object velocity, double lr,
                       double momentum, bool nesterov, double weight_decay, int n_threads) {
     check_threads(n_threads);
@@ -431,11 +442,7 @@ void sgd_step_rows_py(py::array param, py::array rows, py::array grad_rows, py::
         } else if (momentum != 0.0) {
             fail_value("velocity is required when momentum != 0");
         }
-        if (rows.ndim() != 1) fail_value("rows: expected a 1-D array of row indices");
-        const int64_t n_present = rows.shape(0);
-        const int64_t* r = in_ptr<int64_t>(rows, "rows", {n_present});
-        const T* g = in_ptr<T>(grad_rows, "grad_rows", {n_present, n_cols});
-        const std::vector<int64_t> slot = row_slots(r, n_present, n_rows);
+        const auto [slot, g] = row_grad<T>(rows, grad_rows, n_rows, n_cols);
         nogil([&] {
             sgd_step_rows<T>(p, n_rows, n_cols, slot.data(), g, v, lr, momentum, nesterov, weight_decay, n_threads);
         });
@@ -454,11 +461,7 @@ void adam_step_rows_py(py::array param, py::array rows, py::array grad_rows, py:
         T* p = out_ptr<T>(param, "param", {n_rows, n_cols});
         T* mp = out_ptr<T>(m, "m", {n_rows, n_cols});
         T* vp = out_ptr<T>(v, "v", {n_rows, n_cols});
-        if (rows.ndim() != 1) fail_value("rows: expected a 1-D array of row indices");
-        const int64_t n_present = rows.shape(0);
-        const int64_t* r = in_ptr<int64_t>(rows, "rows", {n_present});
-        const T* g = in_ptr<T>(grad_rows, "grad_rows", {n_present, n_cols});
-        const std::vector<int64_t> slot = row_slots(r, n_present, n_rows);
+        const auto [slot, g] = row_grad<T>(rows, grad_rows, n_rows, n_cols);
         nogil([&] {
             adam_step_rows<T>(p, n_rows, n_cols, slot.data(), g, mp, vp, t_step, lr, beta1, beta2, eps, weight_decay,
                               decoupled, n_threads);

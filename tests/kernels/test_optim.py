@@ -216,6 +216,15 @@ def test_determinism_across_threads(isa, dtype):
     assert_close(results[0][1], r_v, dtype)
 
 
+def _row_compact(rng, shape, dtype, n_present=40):
+    """(rows, grad_rows, the same gradient dense): a gradient that is zero outside ``rows``."""
+    rows = np.sort(rng.choice(shape[0], n_present, replace=False))
+    grad_rows = readonly(rng.standard_normal((rows.size, shape[1])), dtype)
+    dense = np.zeros(shape, dtype=dtype)
+    dense[rows] = grad_rows
+    return rows, grad_rows, dense
+
+
 @pytest.mark.parametrize("n_threads", THREADS)
 @pytest.mark.parametrize("decoupled", [False, True])
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -223,10 +232,7 @@ def test_adam_step_rows_is_bit_identical_to_dense_adam(isa, dtype, decoupled, n_
     """The row-compact gradient path gives exactly the dense update (absent rows: g = 0)."""
     rng = np.random.default_rng(4)
     shape = (300, 17)
-    rows = np.sort(rng.choice(shape[0], 40, replace=False))
-    grad_rows = readonly(rng.standard_normal((rows.size, shape[1])), dtype)
-    dense = np.zeros(shape, dtype=dtype)
-    dense[rows] = grad_rows
+    rows, grad_rows, dense = _row_compact(rng, shape, dtype)
     p1, m1, v1 = (writable(rng.standard_normal(shape), dtype) for _ in range(3))
     v1 = np.abs(v1)
     p2, m2, v2 = p1.copy(), m1.copy(), v1.copy()
@@ -261,14 +267,10 @@ def test_sgd_step_rows_is_bit_identical_to_dense_sgd(isa, dtype, case, n_threads
           "plain": dict(lr=0.1)}[case]
     rng = np.random.default_rng(6)
     shape = (300, 17)
-    rows = np.sort(rng.choice(shape[0], 40, replace=False))
-    grad_rows = readonly(rng.standard_normal((rows.size, shape[1])), dtype)
-    dense = np.zeros(shape, dtype=dtype)
-    dense[rows] = grad_rows
+    rows, grad_rows, dense = _row_compact(rng, shape, dtype)
     p1 = writable(rng.standard_normal(shape), dtype)
     v1 = writable(rng.standard_normal(shape), dtype) if "momentum" in kw else None
     p2, v2 = p1.copy(), None if v1 is None else v1.copy()
-    r_p, r_v = ref.ref_sgd_step_rows(p1, rows, grad_rows, v1, **kw)
     for _ in range(3):
         kernels.sgd_step(p1, readonly(dense), v1, n_threads=n_threads, **kw)
         kernels.sgd_step_rows(p2, rows, grad_rows, v2, n_threads=n_threads, **kw)
