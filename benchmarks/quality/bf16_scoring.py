@@ -36,7 +36,7 @@ def per_user(rec, target, k, metric):
     return fn(rec, target, k)
 
 
-def compare(model, X, target, metrics, threads):
+def compare(model, X, target, metrics):
     """Rows of (metric, float32, bfloat16, paired difference ± se) and (overlap, seconds)."""
     k = max(k for _, k in metrics)
     t0 = time.perf_counter()
@@ -69,7 +69,7 @@ def run_i1(args):
         model.fit(split.train, X_val=split.val_fold_in, y_val=split.val_target)
         log(f"I1 {cls.__name__}: fitted in {time.perf_counter() - t0:.0f} s, best epoch {model.best_epoch_ + 1}")
         rows, overlap, t32, t16 = compare(model, split.test_fold_in, split.test_target,
-                                          [("ndcg", 100), ("recall", 20), ("recall", 50)], args.threads)
+                                          [("ndcg", 100), ("recall", 20), ("recall", 50)])
         out.append((f"I1 ML-1M {cls.__name__} (best epoch {model.best_epoch_ + 1} of {args.epochs}; "
                     f"{split.test_fold_in.shape[0]} test users × {split.train.shape[1]:,} items)", rows, overlap, 100,
                     t32, t16))
@@ -86,7 +86,7 @@ def run_i2(args):
     model.fit(train)
     log(f"I2 Gowalla MultVAE: fitted in {time.perf_counter() - t0:.0f} s")
     users = np.flatnonzero(np.diff(test.indptr) > 0)
-    rows, overlap, t32, t16 = compare(model, train[users], test[users], [("recall", 20), ("ndcg", 20)], args.threads)
+    rows, overlap, t32, t16 = compare(model, train[users], test[users], [("recall", 20), ("ndcg", 20)])
     return [(f"I2 Gowalla MultVAE (β 0.8, batch 128, 31 epochs; {users.size:,} test users × {train.shape[1]:,} items)",
              rows, overlap, 20, t32, t16)]
 

@@ -300,7 +300,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
             dZ = be.activation_backward(act, cache["dec_z"][j], cache["dec_h"][j], dh)
             if self.constrained:  # decoder j uses enc_W[L-1-j]ᵀ: its gradient adds to the encoder's
                 self._enc_W[L - 1 - j].grad += be.matmul(cache["dec_in"][j].T, dZ).T
-            else:  # written straight into the gradient (see _zero_filled)
+            else:  # written straight into the gradient (see _zero_grads)
                 be.matmul(cache["dec_in"][j].T, dZ, out=self._dec_W[j].grad)  # (rev[j], rev[j+1])
             self._dec_b[j].grad += dZ.sum(axis=0)
             dh = be.matmul(dZ, self.decoder_coefs_[j].T)
@@ -324,20 +324,19 @@ class DeepAutoencoder(_ExplicitAutoencoder):
     def _add_grad(self, be, p, a, b):
         """p.grad += a·b — or, untied, p.grad = a·b straight from the GEMM: every untied weight gets
         exactly one dense product per step, so its gradient is not zero-filled first
-        (``_zero_filled``) and no temporary is added in."""
+        (``_zero_grads``) and no temporary is added in."""
         if self.constrained:
             p.grad += be.matmul(a, b)
         else:
             be.matmul(a, b, out=p.set_dense_grad())
 
-    def _zero_filled(self, params, dense_step):
-        """The parameters whose gradients are accumulated (scatters, biases, tied weights) and so
-        must start at zero. Untied weights need none: ``_add_grad`` writes their dense gradients
-        whole, and the sparse step gives the first layer and the output layer row-compact gradients
-        (``Parameter.set_row_grad``), which SGD and Adam step without a dense copy."""
-        if self.constrained:
-            return params
-        return list(self._enc_b) + list(self._dec_b) + [self._c]
+    def _zero_grads(self, params):
+        """Zero the gradients that a step accumulates into (scatters, biases, tied weights). Untied
+        weights need none: ``_add_grad`` writes their dense gradients whole, and the sparse step gives
+        the first layer and the output layer row-compact gradients (``Parameter.set_row_grad``), which
+        SGD and Adam step without a dense copy."""
+        for p in params if self.constrained else list(self._enc_b) + list(self._dec_b) + [self._c]:
+            p.set_dense_grad().fill(0)
 
     @property
     def _out_grad(self):
@@ -350,8 +349,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         H, cache = self._forward(be, Xb, train=True, seed=seed, step=step)
         dense = None
         if want_dense:  # f(x) before this step, for re-feeding: its GEMM also gives the observed entries
-            Z = be.matmul(H, V.T)
-            Z += c
+            Z = self._dense_logits(be, H)
             flat = np.repeat(np.arange(Xb.shape[0], dtype=np.int64) * Xb.shape[1], np.diff(Xb.indptr)) + Xb.indices
             out = Z.reshape(-1)[be.asarray(flat)]  # (nnz,) pre-activations, a copy
             dense = be.activation_forward(out_act, Z, out=Z) if out_act != "identity" else Z
@@ -364,15 +362,20 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         dH, items, dV, dc = be.masked_decoder_backward(Xb, H, V, g)
         if self.constrained:  # the first write into the zero-filled encoder W₀'s gradient, which _backward adds to
             self._out_grad.grad[items] = dV
-        else:  # row-compact, as the first layer's (see _zero_filled)
+        else:  # row-compact, as the first layer's (see _zero_grads)
             self._V.set_row_grad(items, dV)
         self._c.grad[items] = dc
         self._backward(be, dH, cache)
         return loss, dense
 
+    def _dense_logits(self, be, H):
+        """The output layer's pre-activations H·Vᵀ + c for every item (a new array)."""
+        Z = be.matmul(H, self.output_coef_.T)
+        Z += self.output_intercept_
+        return Z
+
     def _dense_output(self, be, H):
-        O = be.matmul(H, self.output_coef_.T)
-        O += self.output_intercept_
+        O = self._dense_logits(be, H)
         if self._out_act != "identity":
             O = be.activation_forward(self._out_act, O, out=O)
         return O
@@ -382,8 +385,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         With a baseline X is the network's (residual) output and the input is ``X + base``."""
         out_act = self._out_act
         H, cache = self._forward(be, X if base is None else X + base, train=True, seed=seed, step=step)
-        Z = be.matmul(H, self.output_coef_.T)
-        Z += self.output_intercept_
+        Z = self._dense_logits(be, H)
         O = be.activation_forward(out_act, Z) if out_act != "identity" else Z
         loss, g = be.masked_mse(O.reshape(-1), X.reshape(-1), scale=1.0 / X.size)
         g = g.reshape(O.shape)
@@ -452,8 +454,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
                     if refeed and bu_tr is not None:  # the dense baseline of these rows, for re-feeding
                         base = be.asarray(((bu_tr[rows] + self.rating_mean_)[:, np.newaxis]
                                            + self.item_bias_[np.newaxis, :]).astype(self.dtype_))
-                    for p in self._zero_filled(params, dense_step=False):
-                        p.set_dense_grad().fill(0)
+                    self._zero_grads(params)
                     loss, dense = self._sparse_step(be, Xb, seed, self.n_updates_, want_dense=refeed > 0,
                                                     targets=targets)
                     if not np.isfinite(loss):
@@ -464,8 +465,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
                     sse += loss * Xb.nnz
                     n_obs += Xb.nnz
                     for t in range(refeed):
-                        for p in self._zero_filled(params, dense_step=True):
-                            p.set_dense_grad().fill(0)
+                        self._zero_grads(params)
                         loss, dense = self._dense_step(be, dense, seed, self.n_updates_, want_dense=t + 1 < refeed,
                                                        base=base)
                         if not np.isfinite(loss):

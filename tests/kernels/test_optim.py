@@ -316,3 +316,10 @@ def test_optimisers_refuse_overlapping_arrays():
         kernels.adam_step(p, p, np.zeros((6, 3)), np.zeros((6, 3)), t=1)
     with pytest.raises(ValueError, match="param and v overlap"):
         kernels.adam_step_rows(p, np.array([1]), np.ones((1, 3)), np.zeros((6, 3)), p, t=1)
+
+
+def test_native_velocity_is_never_converted(isa):
+    """A velocity given as a list to the binding is refused: a converted copy would be updated and lost."""
+    with pytest.raises(TypeError, match="velocity: expected a NumPy array"):
+        kernels._mod().sgd_step_rows(np.zeros((3, 2)), np.array([0]), np.ones((1, 2)), [[0.0, 0.0]] * 3, 0.1, 0.9,
+                                     False, 0.0, 1)
