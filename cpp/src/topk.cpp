@@ -9,58 +9,45 @@
 #include "aerec/topk.h"
 
 #include <algorithm>
+#include <cmath>
+#include <functional>
 #include <cstring>
 #include <limits>
 #include <vector>
 
 #include "aerec/parallel.h"
+#include "aerec/rank_key.h"
 #include "aerec/simd.h"
 
 namespace aerec {
 namespace {
 
-// (score, index) packed into one unsigned integer whose order is the ranking: the score's bits made
-// order-preserving (negative floats flip all bits, non-negative ones flip the sign bit) in the high
-// part, the complemented index in the low 32 bits so that equal scores rank the lower index first.
-// Candidates are then compared, partitioned and sorted as plain integers.
+// The largest of p[0, n), NaN ignored (−inf when all are NaN).
 template <class T>
-struct KeyOf;
-template <>
-struct KeyOf<float> {
-    using Key = uint64_t;
-    static Key make(float s, int64_t j) {
-        uint32_t u;
-        s += 0.0f;  // −0 → +0, so the two zeros tie as they compare equal
-        std::memcpy(&u, &s, sizeof u);
-        u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-        return (static_cast<Key>(u) << 32) | static_cast<uint32_t>(~static_cast<uint32_t>(j));
+inline T block_max(const T* p, int64_t n) {
+    T mx = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(max : mx)
+    for (int64_t j = 0; j < n; ++j) mx = p[j] > mx ? p[j] : mx;
+    return mx;
+}
+
+// Maxima of disjoint groups of 16 items, NaN ignored: in each chunk of 256 items, lane l's group is
+// items l, l + 16, …, l + 240 — vertical maxima of 16 vectors, no horizontal reductions. Items past
+// the last whole chunk belong to no group. Returns the number of groups written to out.
+template <class T>
+int64_t group_maxima(const T* row, int64_t n_items, T* out) {
+    const int64_t n_chunks = n_items / 256;
+    for (int64_t c = 0; c < n_chunks; ++c) {
+        T acc[16];
+        for (int l = 0; l < 16; ++l) acc[l] = -std::numeric_limits<T>::infinity();
+        const T* p = row + 256 * c;
+        for (int q = 0; q < 16; ++q)
+#pragma omp simd
+            for (int l = 0; l < 16; ++l) acc[l] = p[16 * q + l] > acc[l] ? p[16 * q + l] : acc[l];
+        for (int l = 0; l < 16; ++l) out[16 * c + l] = acc[l];
     }
-    static float score(Key key) {
-        uint32_t u = static_cast<uint32_t>(key >> 32);
-        u = (u & 0x80000000u) ? (u & 0x7FFFFFFFu) : ~u;
-        float s;
-        std::memcpy(&s, &u, sizeof s);
-        return s;
-    }
-};
-template <>
-struct KeyOf<double> {
-    using Key = unsigned __int128;
-    static Key make(double s, int64_t j) {
-        uint64_t u;
-        s += 0.0;
-        std::memcpy(&u, &s, sizeof u);
-        u = (u & 0x8000000000000000ull) ? ~u : (u | 0x8000000000000000ull);
-        return (static_cast<Key>(u) << 32) | static_cast<uint32_t>(~static_cast<uint32_t>(j));
-    }
-    static double score(Key key) {
-        uint64_t u = static_cast<uint64_t>(key >> 32);
-        u = (u & 0x8000000000000000ull) ? (u & 0x7FFFFFFFFFFFFFFFull) : ~u;
-        double s;
-        std::memcpy(&s, &u, sizeof s);
-        return s;
-    }
-};
+    return 16 * n_chunks;
+}
 
 }  // namespace
 
@@ -89,9 +76,26 @@ void topk(const T* scores, int64_t n_rows, int64_t n_items, int64_t k, const I* 
             thr = KeyOf<T>::score(buf[static_cast<size_t>(k - 1)]);
             have_k = true;
         };
+        // A floor before the first k are known: the (k + n_excluded)-th largest of the maxima of the
+        // row's groups of 16 items. That many distinct items score at least `floor`, so at least k eligible
+        // ones do, and nothing below it can be in the top k. Costs one pass over the row (which the
+        // main pass then reads from cache); saves filling the buffer with the first 4k items and the
+        // cut-backs that follow. Used when there are plenty of blocks for it to be selective.
+        T floor = -std::numeric_limits<T>::infinity();
+        if (!candidates) {
+            const int64_t need = k + (ex_end - ex), n_groups = 16 * (n_items / 256);
+            if (2 * need <= n_groups) {
+                std::vector<T> mx(static_cast<size_t>(n_groups));
+                group_maxima(row, n_items, mx.data());
+                std::nth_element(mx.begin(), mx.begin() + (need - 1), mx.end(), std::greater<T>());
+                floor = mx[static_cast<size_t>(need - 1)];
+            }
+        }
+        const bool floored = floor > -std::numeric_limits<T>::infinity();
+        const T below_floor = std::nextafter(floor, -std::numeric_limits<T>::infinity());  // s > it ⇔ s ≥ floor
         auto consider = [&](int64_t j) {
             const T s = row[j];
-            if (have_k ? !(s > thr) : s != s) return;  // below the bar, or NaN (never returned)
+            if (have_k ? !(s > thr) : !(s >= floor)) return;  // below the bar, or NaN (never returned)
             if (excluded(j)) return;
             buf[static_cast<size_t>(size++)] = KeyOf<T>::make(s, j);
             if (size == cap) compact();
@@ -101,16 +105,15 @@ void topk(const T* scores, int64_t n_rows, int64_t n_items, int64_t k, const I* 
         } else {
             for (int64_t b = 0; b < n_items; b += kBlock) {
                 const int64_t e = std::min(n_items, b + kBlock);
-                if (have_k) {
-                    T mx = -std::numeric_limits<T>::infinity();
-#pragma omp simd reduction(max : mx)
-                    for (int64_t j = b; j < e; ++j) mx = row[j] > mx ? row[j] : mx;
-                    if (!(mx > thr)) continue;
+                if (have_k || floored) {
+                    if (!(block_max(row + b, e - b) > (have_k ? thr : below_floor))) continue;
                 }
                 int64_t j = b;
-                for (; j < e && !have_k; ++j) consider(j);
+                if (!floored)
+                    for (; j < e && !have_k; ++j) consider(j);
                 for (; j + 16 <= e; j += 16)
-                    for (uint32_t m = gt_mask16(row + j, thr); m; m &= m - 1) consider(j + lowest_bit(m));
+                    for (uint32_t m = gt_mask16(row + j, have_k ? thr : below_floor); m; m &= m - 1)
+                        consider(j + lowest_bit(m));
                 for (; j < e; ++j) consider(j);
             }
         }

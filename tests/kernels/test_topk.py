@@ -201,3 +201,33 @@ def test_determinism_across_threads(isa, dtype, index_dtype):
             assert np.array_equal(a, b)
     assert_topk_equal(results[0][:2], ref.ref_topk(scores, 20, exclude=ex), dtype, 20, 300)
     assert_topk_equal(results[0][2:], ref.ref_topk(scores, 20, exclude=ex, candidates=cand), dtype, 20, 300)
+
+
+LONG_ITEMS = 1100  # 4 chunks of 256 items = 64 groups: the floor from group maxima runs when k + n_excluded ≤ 32
+
+
+@pytest.mark.parametrize("k", [1, 5, 24])
+@pytest.mark.parametrize("case", ["plain", "exclude", "exclude_best", "mostly_missing"])
+@pytest.mark.parametrize("n_threads", THREADS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_topk_long_rows_match_reference(isa, dtype, n_threads, case, k):
+    """Rows long enough for the floor computed from group maxima (ties, NaN, −inf, exclusions of the
+    very items that set the floor, rows of mostly NaN/−inf where groups have no finite maximum)."""
+    n_rows = 9
+    scores = _scores(dtype, n_rows, LONG_ITEMS, seed=11).astype(np.float64)
+    kw = {}
+    if case == "mostly_missing":
+        rng = np.random.default_rng(12)
+        scores[rng.random(scores.shape) < 0.97] = np.nan
+        scores[:3, :] = -np.inf
+        scores[3, ::37] = 1.0  # a few finite items, ties
+    if case == "exclude":
+        kw["exclude"] = make_csr(n_rows, LONG_ITEMS, 0.005, dtype, np.int32, seed=13)
+    if case == "exclude_best":  # exclude each row's 6 best items (the maxima the floor is built from)
+        best = np.argsort(-np.nan_to_num(scores, nan=-np.inf), axis=1, kind="stable")[:, :6]
+        rows = np.repeat(np.arange(n_rows), 6)
+        kw["exclude"] = sp.csr_array((np.ones(rows.size), (rows, best.ravel())), shape=scores.shape)
+        kw["exclude"].sort_indices()
+    scores = readonly(scores, dtype)
+    got = kernels.topk(scores, k, n_threads=n_threads, **kw)
+    assert_topk_equal(got, ref.ref_topk(scores, k, **kw), dtype, k, n_rows)
