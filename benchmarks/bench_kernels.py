@@ -242,3 +242,28 @@ def test_gemm_bf16_sgemm(benchmark, batch):
         return out
 
     benchmark(step)
+
+
+# ---- screened_topk: the exact top-100 of the scoring product, without its float32 block ----------------
+
+
+def test_screened_topk_aerec(benchmark, batch):
+    """bfloat16 screen (gemm_bf16) + bound + float64 rescoring of the candidates (AMX or its fallback)."""
+    H, W, b = _scoring_operands(batch)
+    Wp = kernels.pack_bf16(W, keep_exact=True)
+    benchmark.group = f"scoring_topk100[{batch['name']}]"
+    benchmark.extra_info.update(amx=kernels.amx_bf16_available())
+    benchmark(lambda: kernels.screened_topk(H, Wp, 100, b))
+
+
+def test_screened_topk_sgemm_topk(benchmark, batch):
+    """What float32 recommend does without the screen: sgemm + bias, then kernels.topk."""
+    H, W, b = _scoring_operands(batch)
+    benchmark.group = f"scoring_topk100[{batch['name']}]"
+
+    def step():
+        out = H @ W
+        out += b
+        return kernels.topk(out, 100)
+
+    benchmark(step)

@@ -19,6 +19,7 @@
 #include "aerec/optim.h"
 #include "aerec/parallel.h"
 #include "aerec/sparse_encoder.h"
+#include "aerec/screened_topk.h"
 #include "aerec/topk.h"
 #include "arrays.h"
 
@@ -489,6 +490,50 @@ void rprop_step_py(py::array param, py::array grad, py::array prev_grad, py::arr
 
 // ---- family 6: top-k --------------------------------------------------------------------------
 
+// The ranking key keeps an item index in 32 bits (rank_key.h).
+void check_item_count(int64_t n_items) {
+    if (n_items > int64_t(0xFFFFFFFF))
+        fail_value("at most 4,294,967,295 items per row can be ranked, got " + std::to_string(n_items));
+}
+
+// Strictly increasing item ids in [0, n_items), or nullptr for None (shared by families 6 and 9).
+const int64_t* candidates_arg(const py::object& candidates, int64_t n_items, int64_t& n_cand) {
+    n_cand = 0;
+    if (candidates.is_none()) return nullptr;
+    py::array ca(candidates);
+    if (ca.ndim() != 1) fail_value("candidates: expected a 1-D array");
+    n_cand = ca.shape(0);
+    const int64_t* cand = in_ptr<int64_t>(ca, "candidates", {n_cand});
+    for (int64_t t = 0; t < n_cand; ++t) {
+        if (cand[t] < 0 || cand[t] >= n_items)
+            fail_value("candidates: item " + std::to_string(cand[t]) + " is out of range [0, " +
+                       std::to_string(n_items) + ")");
+        if (t > 0 && cand[t] <= cand[t - 1]) fail_value("candidates: must be strictly increasing");
+    }
+    return cand;
+}
+
+// Calls fn(indptr, indices) with the validated exclusion CSR (n_rows, n_items), or (nullptr, nullptr)
+// typed int32 when there is none.
+template <class Fn>
+void with_exclusion(const py::object& excl_indptr, const py::object& excl_indices, int64_t n_rows, int64_t n_items,
+                    Fn&& fn) {
+    if (excl_indptr.is_none() != excl_indices.is_none())
+        fail_value("exclude: indptr and indices must be given together");
+    if (excl_indptr.is_none()) {
+        fn(static_cast<const int32_t*>(nullptr), static_cast<const int32_t*>(nullptr));
+        return;
+    }
+    py::array eip(excl_indptr), eix(excl_indices);
+    with_index_type(eix, "exclude.indices", [&](auto i) {
+        using I = decltype(i);
+        const int64_t er = check_csr<I>(eip, eix, n_items, "exclude");
+        if (er != n_rows)
+            fail_value("exclude: has " + std::to_string(er) + " rows but scores has " + std::to_string(n_rows));
+        fn(static_cast<const I*>(eip.data()), static_cast<const I*>(eix.data()));
+    });
+}
+
 py::tuple topk_py(py::array scores, int64_t k, py::object excl_indptr, py::object excl_indices, py::object candidates,
                   int n_threads) {
     check_threads(n_threads);
@@ -498,43 +543,16 @@ py::tuple topk_py(py::array scores, int64_t k, py::object excl_indptr, py::objec
         if (scores.ndim() != 2) fail_value("scores: expected a 2-D (n_rows, n_items) array, got shape " + shape_str(scores));
         const int64_t n_rows = scores.shape(0), n_items = scores.shape(1);
         const T* s = in_ptr<T>(scores, "scores", {n_rows, n_items});
-        const int64_t* cand = nullptr;
+        check_item_count(n_items);
         int64_t n_cand = 0;
-        if (!candidates.is_none()) {
-            py::array ca(candidates);
-            if (ca.ndim() != 1) fail_value("candidates: expected a 1-D array");
-            n_cand = ca.shape(0);
-            cand = in_ptr<int64_t>(ca, "candidates", {n_cand});
-            for (int64_t t2 = 0; t2 < n_cand; ++t2) {
-                if (cand[t2] < 0 || cand[t2] >= n_items)
-                    fail_value("candidates: item " + std::to_string(cand[t2]) + " is out of range [0, " +
-                               std::to_string(n_items) + ")");
-                if (t2 > 0 && cand[t2] <= cand[t2 - 1]) fail_value("candidates: must be strictly increasing");
-            }
-        }
+        const int64_t* cand = candidates_arg(candidates, n_items, n_cand);
         auto idx = new_array<int64_t>({n_rows, k});
         auto val = new_array<T>({n_rows, k});
         int64_t* ip = idx.mutable_data();
         T* vp = val.mutable_data();
-        if (excl_indptr.is_none() != excl_indices.is_none())
-            fail_value("exclude: indptr and indices must be given together");
-        if (excl_indptr.is_none()) {
-            nogil([&] {
-                topk<T, int32_t>(s, n_rows, n_items, k, nullptr, nullptr, cand, n_cand, ip, vp, n_threads);
-            });
-            return py::make_tuple(idx, val);
-        }
-        py::array eip(excl_indptr), eix(excl_indices);
-        with_index_type(eix, "exclude.indices", [&](auto i) {
-            using I = decltype(i);
-            const int64_t er = check_csr<I>(eip, eix, n_items, "exclude");
-            if (er != n_rows)
-                fail_value("exclude: has " + std::to_string(er) + " rows but scores has " + std::to_string(n_rows));
-            const I* a = static_cast<const I*>(eip.data());
-            const I* b = static_cast<const I*>(eix.data());
-            nogil([&] {
-                topk<T, I>(s, n_rows, n_items, k, a, b, cand, n_cand, ip, vp, n_threads);
-            });
+        with_exclusion(excl_indptr, excl_indices, n_rows, n_items, [&](auto a, auto b) {
+            using I = std::remove_const_t<std::remove_pointer_t<decltype(a)>>;
+            nogil([&] { topk<T, I>(s, n_rows, n_items, k, a, b, cand, n_cand, ip, vp, n_threads); });
         });
         return py::make_tuple(idx, val);
     });
@@ -620,6 +638,50 @@ py::array gemm_bf16_py(py::array A, py::array packed, int64_t N, py::object bias
     return out;
 }
 
+// ---- family 9: exact top-k screened in bfloat16 -------------------------------------------------
+
+py::tuple screened_norms_py(py::array Wt, int n_threads) {
+    check_threads(n_threads);
+    if (!has_dtype<float>(Wt)) fail_type("Wt: expected float32, got " + std::string(py::str(Wt.dtype())));
+    if (Wt.ndim() != 2) fail_value("Wt: expected a 2-D (N, K) array, got shape " + shape_str(Wt));
+    const int64_t N = Wt.shape(0), K = Wt.shape(1);
+    const float* w = in_ptr<float>(Wt, "Wt", {N, K});
+    WeightNorms wn{};
+    nogil([&] { wn = screened_norms(w, N, K, n_threads); });
+    return py::make_tuple(wn.norm, wn.rounded, wn.residual);
+}
+
+py::tuple screened_topk_py(py::array screen, py::array A, py::array Wt, py::object bias, py::tuple norms, int64_t k,
+                           py::object excl_indptr, py::object excl_indices, py::object candidates, int n_threads) {
+    check_threads(n_threads);
+    if (k < 1) fail_value("k must be >= 1, got " + std::to_string(k));
+    for (auto* p : {&screen, &A, &Wt})
+        if (!has_dtype<float>(*p)) fail_type("screened_topk: screen, A and Wt must be float32");
+    if (screen.ndim() != 2 || A.ndim() != 2 || Wt.ndim() != 2)
+        fail_value("screened_topk: screen (M, N), A (M, K) and Wt (N, K) must be 2-D");
+    const int64_t M = A.shape(0), K = A.shape(1), N = Wt.shape(0);
+    check_item_count(N);
+    const float* s = in_ptr<float>(screen, "screen", {M, N});
+    const float* a = in_ptr<float>(A, "A", {M, K});
+    const float* w = in_ptr<float>(Wt, "Wt", {N, K});
+    const float* bp = opt_in_ptr<float>(bias, "bias", {N});
+    if (norms.size() != 3) fail_value("norms: expected the 3 values of screened_norms(Wt)");
+    const WeightNorms wn{norms[0].cast<double>(), norms[1].cast<double>(), norms[2].cast<double>()};
+    int64_t n_cand = 0;
+    const int64_t* cand = candidates_arg(candidates, N, n_cand);
+    auto idx = new_array<int64_t>({M, k});
+    auto val = new_array<float>({M, k});
+    int64_t* ip = idx.mutable_data();
+    float* vp = val.mutable_data();
+    with_exclusion(excl_indptr, excl_indices, M, N, [&](auto ea, auto eb) {
+        using I = std::remove_const_t<std::remove_pointer_t<decltype(ea)>>;
+        nogil([&] {
+            screened_topk<I>(s, a, M, K, w, N, bp, wn, k, ea, eb, cand, n_cand, ip, vp, n_threads);
+        });
+    });
+    return py::make_tuple(idx, val);
+}
+
 py::dict build_info() {
     py::dict d;
     d["version"] = AEREC_VERSION;
@@ -686,4 +748,7 @@ PYBIND11_MODULE(AEREC_MODULE_NAME, m) {
     m.def("gemm_bf16", &gemm_bf16_py, arg("A"), arg("packed"), arg("N"), arg("bias"), arg("n_threads"));
     m.def("topk", &topk_py, arg("scores"), arg("k"), arg("excl_indptr"), arg("excl_indices"), arg("candidates"),
           arg("n_threads"));
+    m.def("screened_norms", &screened_norms_py, arg("Wt"), arg("n_threads"));
+    m.def("screened_topk", &screened_topk_py, arg("screen"), arg("A"), arg("Wt"), arg("bias"), arg("norms"),
+          arg("k"), arg("excl_indptr"), arg("excl_indices"), arg("candidates"), arg("n_threads"));
 }

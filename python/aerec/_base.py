@@ -264,7 +264,10 @@ class RecommenderBase(BaseEstimator):
         bfloat16 (``aerec.kernels.gemm_bf16``: operands rounded to bfloat16, float32 sums; Intel AMX
         where the CPU has it, on the CPU even for a GPU-fitted model). Faster, and the rankings can
         differ from float32 scoring where scores nearly tie; benchmarks/RESULTS.md gives the measured
-        speed and NDCG. ``None``: the model's own dtype.
+        speed and NDCG. ``None``: the model's own dtype. For float32 MultVAE/MultDAE on a CPU with
+        AMX and ``k`` ≤ n_items / 100, that top-k is found without a float32 score block: the bfloat16
+        scores screen the items with a proven error bound and the few candidates left are rescored in
+        float64 (``aerec.kernels.screened_topk``) — the exact top-k, faster than scoring every item.
         """
         check_is_fitted(self)
         if precision not in (None, "bfloat16"):
@@ -287,11 +290,19 @@ class RecommenderBase(BaseEstimator):
         val = np.empty((X.shape[0], k), dtype=self.dtype_)
         batches = progress_iter(self._batches(X.shape[0], batch_size), -(-X.shape[0] // step),
                                 getattr(self, "verbose", False), f"{type(self).__name__}.recommend", "batch")
-        score_batch = self._score_batch
+        score_batch, ranker = self._score_batch, None
         if precision == "bfloat16":
             score_batch, gpu = self._bf16_scorer(), None
         else:
             gpu = self._gpu_scorer()
+            if gpu is None:
+                ranker = self._screened_ranker(k)
+        if ranker is not None:  # exact top-k without the float32 score block (MultVAE/MultDAE on AMX)
+            with blas_threads(self._blas_threads()):
+                for s in batches:
+                    Xb = X[s]
+                    idx[s], val[s] = ranker(Xb, Xb if exclude_seen else None, items)
+            return idx, val
         if gpu is not None:  # scores, exclusion and top-k on the GPU; only the (rows, k) lists come back
             be, score_batch = gpu
             for s in batches:
@@ -311,6 +322,11 @@ class RecommenderBase(BaseEstimator):
         """batch → float32 scores with a bfloat16 output layer; models that support it override this."""
         raise ValueError(f"{type(self).__name__} does not support precision='bfloat16' "
                          "(supported: MultVAE, MultDAE)")
+
+    def _screened_ranker(self, k):
+        """``(batch, exclude, candidates) → (indices, scores)``, the exact top-k by another route than
+        scoring every item in the model's dtype, or None (the default: score, then ``kernels.topk``)."""
+        return None
 
     def _gpu_scorer(self):
         """``(CudaBackend, batch → device scores)`` when this model recommends on the GPU — it was

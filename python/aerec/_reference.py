@@ -295,3 +295,14 @@ def ref_gemm_bf16(A, B, bias=None):
     """bf16(A)·bf16(B) + bias in float64 (the native kernel accumulates the exact products in float32)."""
     out = ref_bf16_round(A).astype(np.float64) @ ref_bf16_round(B).astype(np.float64)
     return out if bias is None else out + np.asarray(bias, dtype=np.float64)
+
+
+# ---- family 9: exact top-k screened in bfloat16 ------------------------------------------------------
+
+
+def ref_screened_topk(A, B, k, bias=None, *, exclude=None, candidates=None):
+    """What the screening must reproduce: the top-k of A·B + bias computed in float64 (no screen)."""
+    scores = np.asarray(A, dtype=np.float64) @ np.asarray(B, dtype=np.float64)
+    if bias is not None:
+        scores = scores + np.asarray(bias, dtype=np.float64)
+    return ref_topk(scores, k, exclude=exclude, candidates=candidates)

@@ -49,11 +49,13 @@ __all__ = [
     "BF16Weights",
     "pack_bf16",
     "gemm_bf16",
+    "screened_topk",
 ]
 
 #: Inference helpers that run on the CPU only, never through a backend: bfloat16 scoring
-#: (``recommend(precision='bfloat16')`` scores on the CPU, also for a GPU-fitted model).
-CPU_ONLY = ("amx_bf16_available", "bf16_round", "BF16Weights", "pack_bf16", "gemm_bf16")
+#: (``recommend(precision='bfloat16')`` scores on the CPU, also for a GPU-fitted model) and the exact
+#: top-k screened with it (float32 ``recommend`` of MultVAE/MultDAE fitted on the CPU, where AMX is).
+CPU_ONLY = ("amx_bf16_available", "bf16_round", "BF16Weights", "pack_bf16", "gemm_bf16", "screened_topk")
 
 #: Activation names → codes shared with the C++ (elementwise.h), with each one's default alpha.
 ACTIVATIONS = {
@@ -356,20 +358,26 @@ def topk(scores, k, *, exclude=None, candidates=None, n_threads=None):
     """
     scores = check_dense(scores, name="scores", ndim=2)
     k = int(check_scalar(k, "k", kind=numbers.Integral, low=1))
+    ex_ptr, ex_idx, candidates = _topk_filters(exclude, candidates, *scores.shape)
+    return _mod().topk(scores, k, ex_ptr, ex_idx, candidates, effective_n_threads(n_threads))
+
+
+def _topk_filters(exclude, candidates, n_rows, n_items):
+    """Validated (exclude indptr, indices, candidates) for topk and screened_topk."""
     ex_ptr = ex_idx = None
     if exclude is not None:
-        ex_ptr, ex_idx, _, n_rows, _ = check_csr(exclude, name="exclude", n_cols=scores.shape[1], pattern_only=True)
-        if n_rows != scores.shape[0]:
-            raise ValueError(f"exclude has {n_rows} rows but scores has {scores.shape[0]}")
+        ex_ptr, ex_idx, _, ex_rows, _ = check_csr(exclude, name="exclude", n_cols=n_items, pattern_only=True)
+        if ex_rows != n_rows:
+            raise ValueError(f"exclude has {ex_rows} rows but scores has {n_rows}")
     if candidates is not None:
         cand = np.asarray(candidates)
         if cand.ndim != 1 or (cand.size and not np.issubdtype(cand.dtype, np.integer)):
             raise TypeError("candidates must be a 1-D array of integer item ids")
         cand = np.unique(cand).astype(np.int64)
-        if cand.size and (cand[0] < 0 or cand[-1] >= scores.shape[1]):
-            raise ValueError(f"candidates must be item ids in [0, {scores.shape[1]})")
+        if cand.size and (cand[0] < 0 or cand[-1] >= n_items):
+            raise ValueError(f"candidates must be item ids in [0, {n_items})")
         candidates = cand
-    return _mod().topk(scores, k, ex_ptr, ex_idx, candidates, effective_n_threads(n_threads))
+    return ex_ptr, ex_idx, candidates
 
 
 # ---- family 7: sparse Gram -------------------------------------------------------------------------
@@ -400,15 +408,24 @@ def bf16_round(A, *, n_threads=None):
 
 class BF16Weights:
     """A (K, N) float32 matrix prepared once for ``gemm_bf16``: packed into AMX tiles when AMX is
-    available, else kept as its bfloat16-rounded float32 copy (the fallback's operand)."""
+    available, else kept as its bfloat16-rounded float32 copy (the fallback's operand). With
+    ``pack_bf16(B, keep_exact=True)`` it also keeps ``exact`` = Bᵀ (N, K) in float32 and
+    ``exact_norms``, bounds on the largest column norms of B, of its bfloat16 rounding and of the
+    rounding's residual — what ``screened_topk`` rescores and bounds the screen's error from. Read-only."""
 
-    __slots__ = ("_shape", "packed", "rounded")
+    __slots__ = ("_shape", "packed", "rounded", "exact", "exact_norms")
 
-    def __init__(self, shape, packed=None, rounded=None):
-        self._shape, self.packed, self.rounded = tuple(int(s) for s in shape), packed, rounded
-        for a in (packed, rounded):  # the layout must keep matching the shape gemm_bf16 is told
+    def __init__(self, shape, packed=None, rounded=None, exact=None, exact_norms=None):
+        fields = dict(_shape=tuple(int(s) for s in shape), packed=packed, rounded=rounded, exact=exact,
+                      exact_norms=exact_norms)
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+        for a in (packed, rounded, exact):  # the layout must keep matching the shape gemm_bf16 is told
             if a is not None:
                 a.flags.writeable = False
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"BF16Weights is read-only (cannot set {name!r}); pack the weights again")
 
     @property
     def shape(self):
@@ -416,17 +433,24 @@ class BF16Weights:
         return self._shape
 
     def __repr__(self):
-        return f"BF16Weights(shape={self.shape}, {'amx' if self.packed is not None else 'fallback'})"
+        exact = ", with the exact copy" if self.exact is not None else ""
+        return f"BF16Weights(shape={self.shape}, {'amx' if self.packed is not None else 'fallback'}{exact})"
 
 
-def pack_bf16(B, *, n_threads=None):
-    """Prepare the (K, N) float32 weights ``B`` for ``gemm_bf16`` (done once per set of weights)."""
+def pack_bf16(B, *, keep_exact=False, n_threads=None):
+    """Prepare the (K, N) float32 weights ``B`` for ``gemm_bf16`` (done once per set of weights).
+
+    ``keep_exact=True`` also keeps Bᵀ and its largest column norm, for ``screened_topk``."""
     B = check_dense(B, name="B", dtype=np.float32, ndim=2)
     if B.shape[0] < 1 or B.shape[1] < 1:
         raise ValueError(f"B must have at least one row and one column, got shape {B.shape}")
+    extra = {}
+    if keep_exact:
+        Wt = np.ascontiguousarray(B.T)
+        extra = dict(exact=Wt, exact_norms=_mod().screened_norms(Wt, effective_n_threads(n_threads)))
     if amx_bf16_available():
-        return BF16Weights(B.shape, packed=_mod().pack_bf16(B, effective_n_threads(n_threads)))
-    return BF16Weights(B.shape, rounded=bf16_round(B, n_threads=n_threads))
+        return BF16Weights(B.shape, packed=_mod().pack_bf16(B, effective_n_threads(n_threads)), **extra)
+    return BF16Weights(B.shape, rounded=bf16_round(B, n_threads=n_threads), **extra)
 
 
 def gemm_bf16(A, W, bias=None, *, n_threads=None):
@@ -453,3 +477,35 @@ def gemm_bf16(A, W, bias=None, *, n_threads=None):
     if bias is not None:
         out += bias
     return out
+
+
+
+# ---- family 9: exact top-k screened in bfloat16 ------------------------------------------------------
+
+
+def screened_topk(A, W, k, bias=None, *, exclude=None, candidates=None, n_threads=None):
+    """Top-``k`` items per row of ``A·B + bias`` with ``W = pack_bf16(B, keep_exact=True)``, exactly —
+    without the float32 product: ``(indices int64, scores float32)``, each (M, k).
+
+    The scores are first computed in bfloat16 (``gemm_bf16``); a rigorous bound on that error per row
+    leaves a few candidates beyond the screened top-k, which are rescored in float64 from the float32
+    operands (each product exact). The result is the top-k of the float64-accurate scores — what
+    ``topk(A @ B + bias, k)`` returns, up to the float32 rounding of near-ties — with the scores
+    rounded to float32. ``exclude``, ``candidates``, ties, NaN and padding as in ``topk``. Rows whose
+    bound could fail (non-finite values, magnitudes near float32 overflow) are rescored in full.
+    Identical for any ``n_threads``.
+    """
+    if not isinstance(W, BF16Weights):
+        raise TypeError(f"W must be the BF16Weights returned by pack_bf16, got {type(W).__name__}")
+    if W.exact is None:
+        raise ValueError("screened_topk needs the exact weights: pack them with pack_bf16(B, keep_exact=True)")
+    k = int(check_scalar(k, "k", kind=numbers.Integral, low=1))
+    K, N = W.shape
+    A = check_dense(A, name="A", dtype=np.float32, ndim=2)
+    if A.shape[1] != K:
+        raise ValueError(f"A has {A.shape[1]} columns but the packed weights have {K} rows")
+    bias = _opt(bias, "bias", np.float32, (N,))
+    ex_ptr, ex_idx, candidates = _topk_filters(exclude, candidates, A.shape[0], N)
+    nt = effective_n_threads(n_threads)
+    screen = gemm_bf16(A, W, bias, n_threads=nt)
+    return _mod().screened_topk(screen, A, W.exact, bias, W.exact_norms, k, ex_ptr, ex_idx, candidates, nt)

@@ -27,6 +27,10 @@ from .engine import Adam, CpuBackend, EarlyStopping, minibatches
 from .engine.backend import backend_for, get_backend
 from .engine.layers import Parameter, xavier_uniform
 
+#: recommend screens in bfloat16 (``_screened_ranker``) when the catalogue has at least this many items
+#: per recommended item: the rescored candidates grow with k (about 2.5·k at k = 100).
+SCREEN_ITEMS_PER_K = 100
+
 
 def _row_scale(X, dtype):
     """1/‖x_r‖₂ per row (TensorFlow's l2_normalize: norms floored at 1e-6)."""
@@ -375,22 +379,41 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         H = self._decode_hidden(be, z, coefs, intercepts)
         return self._logits(be, H, coefs, intercepts)
 
+    def _cpu_hidden(self):
+        """(batch → the output layer's float32 input H, output weights, output bias) on the CPU, from
+        host copies of the weights (a GPU fit publishes host arrays)."""
+        be, nt = CpuBackend(self.n_threads_), self.n_threads_
+        coefs = [np.asarray(W) for W in self.coefs_]
+        intercepts = [np.asarray(b) for b in self.intercepts_]
+
+        def hidden(X):
+            enc = self._encode(be, X, coefs, intercepts, train=False)
+            H = self._decode_hidden(be, enc[0] if self._variational else enc, coefs, intercepts)
+            return np.ascontiguousarray(H, dtype=np.float32)
+        return hidden, np.ascontiguousarray(coefs[-1], dtype=np.float32), np.ascontiguousarray(
+            intercepts[-1], dtype=np.float32)
+
     def _bf16_scorer(self):
         """Scores of a CSR batch with the output layer in bfloat16 (``kernels.gemm_bf16``), on the
         CPU; the output weights are packed once per call of ``recommend``."""
         from . import kernels
 
-        be, nt = CpuBackend(self.n_threads_), self.n_threads_
-        coefs = [np.asarray(W) for W in self.coefs_]  # host copies (a GPU fit publishes host arrays)
-        intercepts = [np.asarray(b) for b in self.intercepts_]
-        W = kernels.pack_bf16(np.ascontiguousarray(coefs[-1], dtype=np.float32), n_threads=nt)
-        c = np.ascontiguousarray(intercepts[-1], dtype=np.float32)
+        hidden, W, c = self._cpu_hidden()
+        Wp = kernels.pack_bf16(W, n_threads=self.n_threads_)
+        return lambda X: kernels.gemm_bf16(hidden(X), Wp, c, n_threads=self.n_threads_)
 
-        def score(X):
-            enc = self._encode(be, X, coefs, intercepts, train=False)
-            H = self._decode_hidden(be, enc[0] if self._variational else enc, coefs, intercepts)
-            return kernels.gemm_bf16(np.ascontiguousarray(H, dtype=np.float32), W, c, n_threads=nt)
-        return score
+    def _screened_ranker(self, k):
+        """Exact float32 top-k without the float32 output product (``kernels.screened_topk``: a bfloat16
+        screen on AMX, then the few candidates it leaves rescored in float64), or None where that is
+        not faster: no AMX here, a float64 model, or k too large a share of the items."""
+        from . import kernels
+
+        if self.dtype_ != np.float32 or k > self.n_features_in_ // SCREEN_ITEMS_PER_K or not kernels.amx_bf16_available():
+            return None
+        hidden, W, c = self._cpu_hidden()
+        Wp = kernels.pack_bf16(W, keep_exact=True, n_threads=self.n_threads_)
+        return lambda X, exclude, candidates: kernels.screened_topk(
+            hidden(X), Wp, k, c, exclude=exclude, candidates=candidates, n_threads=self.n_threads_)
 
     def _device_scorer(self, be):
         """Scores of a CSR batch on ``be``'s device, the weights uploaded once (GPU recommend)."""

@@ -233,6 +233,53 @@ def test_recommend_bfloat16_is_the_bf16_output_layer(data, make, amx, monkeypatc
     assert overlap > 0.9
 
 
+@pytest.mark.parametrize("make", [small_vae, small_dae], ids=["vae", "dae"])
+@pytest.mark.parametrize("route", ["screened", "scored"])
+def test_recommend_float32_is_the_exact_top_k(data, make, route, monkeypatch):
+    """Float32 recommend returns the top-k of the float64-accurate scores H·W + b: exactly through the
+    bfloat16 screen (kernels.screened_topk, chosen where AMX is and k is a small share of the items; the
+    kernel's tests cover its fallback screen), or by scoring every item in float32 (up to near-ties)."""
+    from aerec import _reference as ref
+    from aerec import kernels
+    from aerec import vae as vae_module
+
+    calls = []
+    real = kernels.screened_topk
+    monkeypatch.setattr(kernels, "screened_topk", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    if route == "scored":
+        monkeypatch.setattr(vae_module, "SCREEN_ITEMS_PER_K", 10**9)
+    elif not kernels.amx_bf16_available():
+        pytest.skip("this CPU/OS has no AMX-BF16: recommend scores every item")
+    else:
+        monkeypatch.setattr(vae_module, "SCREEN_ITEMS_PER_K", 4)  # 400 items: k = 30 qualifies
+    train, fold_in, _ = data
+    model = make(n_epochs=5).fit(train)
+    from aerec.engine import CpuBackend
+
+    be = CpuBackend(1)
+    enc = model._encode(be, fold_in, model.coefs_, model.intercepts_, train=False)
+    H = np.ascontiguousarray(model._decode_hidden(be, enc[0] if isinstance(enc, tuple) else enc, model.coefs_,
+                                                  model.intercepts_), np.float32)
+    want_idx, want_val = ref.ref_screened_topk(H, model.coefs_[-1], 30, model.intercepts_[-1], exclude=fold_in)
+    results = []
+    for n in (1, 2, 3):
+        model.n_threads_ = n
+        results.append(model.recommend(fold_in, k=30))
+    idx, scores = results[0]
+    for i2, s2 in results[1:]:
+        np.testing.assert_array_equal(i2, idx)
+        np.testing.assert_array_equal(s2, scores)
+    assert scores.dtype == np.float32 and np.all(np.diff(scores, axis=1) <= 0)
+    if route == "scored":
+        assert not calls
+        assert np.mean(idx == want_idx) > 0.99
+        np.testing.assert_allclose(scores, want_val, rtol=1e-5, atol=1e-5)
+    else:
+        assert calls
+        np.testing.assert_array_equal(idx, want_idx)
+        np.testing.assert_array_equal(scores, want_val.astype(np.float32))
+
+
 def test_recommend_bfloat16_float64_model_and_bad_precision(data):
     train, fold_in, _ = data
     model = small_vae(n_epochs=2, dtype="float64").fit(train)
