@@ -231,17 +231,17 @@ def test_gemm_bf16_aerec(benchmark, batch, sgemm_gflops):
     benchmark(lambda: kernels.gemm_bf16(H, Wp, b))
 
 
+def _sgemm_scores(H, W, b):
+    out = H @ W
+    out += b
+    return out
+
+
 def test_gemm_bf16_sgemm(benchmark, batch):
     """The float32 product the default scoring does: NumPy's sgemm (its BLAS threads) plus the bias."""
     H, W, b = _scoring_operands(batch)
     benchmark.group = f"scoring_gemm[{batch['name']}]"
-
-    def step():
-        out = H @ W
-        out += b
-        return out
-
-    benchmark(step)
+    benchmark(lambda: _sgemm_scores(H, W, b))
 
 
 # ---- screened_topk: the exact top-100 of the scoring product, without its float32 block ----------------
@@ -260,10 +260,4 @@ def test_screened_topk_sgemm_topk(benchmark, batch):
     """What float32 recommend does without the screen: sgemm + bias, then kernels.topk."""
     H, W, b = _scoring_operands(batch)
     benchmark.group = f"scoring_topk100[{batch['name']}]"
-
-    def step():
-        out = H @ W
-        out += b
-        return kernels.topk(out, 100)
-
-    benchmark(step)
+    benchmark(lambda: kernels.topk(_sgemm_scores(H, W, b), 100))

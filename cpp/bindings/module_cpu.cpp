@@ -534,6 +534,20 @@ void with_exclusion(const py::object& excl_indptr, const py::object& excl_indice
     });
 }
 
+
+// (indices, scores), each (n_rows, k): run(excl indptr, excl indices, index out, score out) fills them
+// without the GIL, the exclusion CSR validated by with_exclusion.
+template <class T, class Run>
+py::tuple ranked(const py::object& excl_indptr, const py::object& excl_indices, int64_t n_rows, int64_t n_items,
+                 int64_t k, Run&& run) {
+    auto idx = new_array<int64_t>({n_rows, k});
+    auto val = new_array<T>({n_rows, k});
+    int64_t* ip = idx.mutable_data();
+    T* vp = val.mutable_data();
+    with_exclusion(excl_indptr, excl_indices, n_rows, n_items, [&](auto a, auto b) { nogil([&] { run(a, b, ip, vp); }); });
+    return py::make_tuple(idx, val);
+}
+
 py::tuple topk_py(py::array scores, int64_t k, py::object excl_indptr, py::object excl_indices, py::object candidates,
                   int n_threads) {
     check_threads(n_threads);
@@ -546,15 +560,10 @@ py::tuple topk_py(py::array scores, int64_t k, py::object excl_indptr, py::objec
         check_item_count(n_items);
         int64_t n_cand = 0;
         const int64_t* cand = candidates_arg(candidates, n_items, n_cand);
-        auto idx = new_array<int64_t>({n_rows, k});
-        auto val = new_array<T>({n_rows, k});
-        int64_t* ip = idx.mutable_data();
-        T* vp = val.mutable_data();
-        with_exclusion(excl_indptr, excl_indices, n_rows, n_items, [&](auto a, auto b) {
+        return ranked<T>(excl_indptr, excl_indices, n_rows, n_items, k, [&](auto a, auto b, int64_t* ip, T* vp) {
             using I = std::remove_const_t<std::remove_pointer_t<decltype(a)>>;
-            nogil([&] { topk<T, I>(s, n_rows, n_items, k, a, b, cand, n_cand, ip, vp, n_threads); });
+            topk<T, I>(s, n_rows, n_items, k, a, b, cand, n_cand, ip, vp, n_threads);
         });
-        return py::make_tuple(idx, val);
     });
 }
 
@@ -669,17 +678,10 @@ py::tuple screened_topk_py(py::array screen, py::array A, py::array Wt, py::obje
     const WeightNorms wn{norms[0].cast<double>(), norms[1].cast<double>(), norms[2].cast<double>()};
     int64_t n_cand = 0;
     const int64_t* cand = candidates_arg(candidates, N, n_cand);
-    auto idx = new_array<int64_t>({M, k});
-    auto val = new_array<float>({M, k});
-    int64_t* ip = idx.mutable_data();
-    float* vp = val.mutable_data();
-    with_exclusion(excl_indptr, excl_indices, M, N, [&](auto ea, auto eb) {
+    return ranked<float>(excl_indptr, excl_indices, M, N, k, [&](auto ea, auto eb, int64_t* ip, float* vp) {
         using I = std::remove_const_t<std::remove_pointer_t<decltype(ea)>>;
-        nogil([&] {
-            screened_topk<I>(s, a, M, K, w, N, bp, wn, k, ea, eb, cand, n_cand, ip, vp, n_threads);
-        });
+        screened_topk<I>(s, a, M, K, w, N, bp, wn, k, ea, eb, cand, n_cand, ip, vp, n_threads);
     });
-    return py::make_tuple(idx, val);
 }
 
 py::dict build_info() {
