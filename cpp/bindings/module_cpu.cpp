@@ -649,15 +649,21 @@ py::array gemm_bf16_py(py::array A, py::array packed, int64_t N, py::object bias
 
 // ---- family 9: exact top-k screened in bfloat16 -------------------------------------------------
 
-py::tuple screened_norms_py(py::array Wt, int n_threads) {
+// Wt = Bᵀ (N, K) and its WeightNorms: what screened_topk rescores and bounds from.
+py::tuple screened_prepare_py(py::array B, int n_threads) {
     check_threads(n_threads);
-    if (!has_dtype<float>(Wt)) fail_type("Wt: expected float32, got " + std::string(py::str(Wt.dtype())));
-    if (Wt.ndim() != 2) fail_value("Wt: expected a 2-D (N, K) array, got shape " + shape_str(Wt));
-    const int64_t N = Wt.shape(0), K = Wt.shape(1);
-    const float* w = in_ptr<float>(Wt, "Wt", {N, K});
+    if (!has_dtype<float>(B)) fail_type("B: expected float32, got " + std::string(py::str(B.dtype())));
+    if (B.ndim() != 2) fail_value("B: expected a 2-D (K, N) array, got shape " + shape_str(B));
+    const int64_t K = B.shape(0), N = B.shape(1);
+    const float* b = in_ptr<float>(B, "B", {K, N});
+    auto Wt = new_array<float>({N, K});
+    float* w = Wt.mutable_data();
     WeightNorms wn{};
-    nogil([&] { wn = screened_norms(w, N, K, n_threads); });
-    return py::make_tuple(wn.norm, wn.rounded, wn.residual);
+    nogil([&] {
+        transpose_rows(b, K, N, w, n_threads);
+        wn = screened_norms(w, N, K, n_threads);
+    });
+    return py::make_tuple(Wt, py::make_tuple(wn.norm, wn.rounded, wn.residual));
 }
 
 py::tuple screened_topk_py(py::array screen, py::array A, py::array Wt, py::object bias, py::tuple norms, int64_t k,
@@ -674,7 +680,7 @@ py::tuple screened_topk_py(py::array screen, py::array A, py::array Wt, py::obje
     const float* a = in_ptr<float>(A, "A", {M, K});
     const float* w = in_ptr<float>(Wt, "Wt", {N, K});
     const float* bp = opt_in_ptr<float>(bias, "bias", {N});
-    if (norms.size() != 3) fail_value("norms: expected the 3 values of screened_norms(Wt)");
+    if (norms.size() != 3) fail_value("norms: expected the 3 values of screened_prepare(B)");
     const WeightNorms wn{norms[0].cast<double>(), norms[1].cast<double>(), norms[2].cast<double>()};
     int64_t n_cand = 0;
     const int64_t* cand = candidates_arg(candidates, N, n_cand);
@@ -750,7 +756,7 @@ PYBIND11_MODULE(AEREC_MODULE_NAME, m) {
     m.def("gemm_bf16", &gemm_bf16_py, arg("A"), arg("packed"), arg("N"), arg("bias"), arg("n_threads"));
     m.def("topk", &topk_py, arg("scores"), arg("k"), arg("excl_indptr"), arg("excl_indices"), arg("candidates"),
           arg("n_threads"));
-    m.def("screened_norms", &screened_norms_py, arg("Wt"), arg("n_threads"));
+    m.def("screened_prepare", &screened_prepare_py, arg("B"), arg("n_threads"));
     m.def("screened_topk", &screened_topk_py, arg("screen"), arg("A"), arg("Wt"), arg("bias"), arg("norms"),
           arg("k"), arg("excl_indptr"), arg("excl_indices"), arg("candidates"), arg("n_threads"));
 }

@@ -56,6 +56,19 @@ inline float bf16_value(float x) {
 
 }  // namespace
 
+void transpose_rows(const float* B, int64_t K, int64_t N, float* Wt, int n_threads) {
+    constexpr int64_t kTile = 64;  // 64 × 64 floats in, the same out: both sides stay in L1
+    const int64_t n_col_tiles = (N + kTile - 1) / kTile;
+    parallel_for(n_col_tiles, n_threads, [&](int64_t t) {
+        const int64_t j0 = t * kTile, j1 = std::min(N, j0 + kTile);
+        for (int64_t i0 = 0; i0 < K; i0 += kTile) {
+            const int64_t i1 = std::min(K, i0 + kTile);
+            for (int64_t j = j0; j < j1; ++j)
+                for (int64_t i = i0; i < i1; ++i) Wt[j * K + i] = B[i * N + j];
+        }
+    });
+}
+
 WeightNorms screened_norms(const float* Wt, int64_t N, int64_t K, int n_threads) {
     std::vector<double> sq(static_cast<size_t>(3 * N));
     parallel_for(N, n_threads, [&](int64_t j) {

@@ -265,7 +265,7 @@ class RecommenderBase(BaseEstimator):
         where the CPU has it, on the CPU even for a GPU-fitted model). Faster, and the rankings can
         differ from float32 scoring where scores nearly tie; benchmarks/RESULTS.md gives the measured
         speed and NDCG. ``None``: the model's own dtype. For float32 MultVAE/MultDAE on a CPU with
-        AMX and ``k`` ≤ n_items / 100, that top-k is found without a float32 score block: the bfloat16
+        AMX, ``k`` ≤ n_items / 100 and at least 2,000 rows, that top-k is found without a float32 score block: the bfloat16
         scores screen the items with a proven error bound and the few candidates left are rescored in
         float64 (``aerec.kernels.screened_topk``) — the exact top-k, faster than scoring every item.
         """
@@ -296,7 +296,7 @@ class RecommenderBase(BaseEstimator):
         else:
             gpu = self._gpu_scorer()
             if gpu is None:
-                ranker = self._screened_ranker(k)
+                ranker = self._screened_ranker(k, X.shape[0])
         if ranker is not None:  # exact top-k without the float32 score block (MultVAE/MultDAE on AMX)
             with blas_threads(self._blas_threads()):
                 for s in batches:
@@ -323,7 +323,7 @@ class RecommenderBase(BaseEstimator):
         raise ValueError(f"{type(self).__name__} does not support precision='bfloat16' "
                          "(supported: MultVAE, MultDAE)")
 
-    def _screened_ranker(self, k):
+    def _screened_ranker(self, k, n_rows):
         """``(batch, exclude, candidates) → (indices, scores)``, the exact top-k by another route than
         scoring every item in the model's dtype, or None (the default: score, then ``kernels.topk``)."""
         return None

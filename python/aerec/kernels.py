@@ -446,8 +446,8 @@ def pack_bf16(B, *, keep_exact=False, n_threads=None):
         raise ValueError(f"B must have at least one row and one column, got shape {B.shape}")
     extra = {}
     if keep_exact:
-        Wt = np.ascontiguousarray(B.T)
-        extra = dict(exact=Wt, exact_norms=_mod().screened_norms(Wt, effective_n_threads(n_threads)))
+        Wt, norms = _mod().screened_prepare(B, effective_n_threads(n_threads))
+        extra = dict(exact=Wt, exact_norms=norms)
     if amx_bf16_available():
         return BF16Weights(B.shape, packed=_mod().pack_bf16(B, effective_n_threads(n_threads)), **extra)
     return BF16Weights(B.shape, rounded=bf16_round(B, n_threads=n_threads), **extra)

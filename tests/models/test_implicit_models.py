@@ -234,7 +234,7 @@ def test_recommend_bfloat16_is_the_bf16_output_layer(data, make, amx, monkeypatc
 
 
 @pytest.mark.parametrize("make", [small_vae, small_dae], ids=["vae", "dae"])
-@pytest.mark.parametrize("route", ["screened", "scored"])
+@pytest.mark.parametrize("route", ["screened", "scored", "few_rows"])
 def test_recommend_float32_is_the_exact_top_k(data, make, route, monkeypatch):
     """Float32 recommend returns the top-k of the float64-accurate scores H·W + b: exactly through the
     bfloat16 screen (kernels.screened_topk, chosen where AMX is and k is a small share of the items; the
@@ -246,12 +246,15 @@ def test_recommend_float32_is_the_exact_top_k(data, make, route, monkeypatch):
     calls = []
     real = kernels.screened_topk
     monkeypatch.setattr(kernels, "screened_topk", lambda *a, **kw: calls.append(1) or real(*a, **kw))
-    if route == "scored":
+    if route == "scored":  # k too large a share of the items
         monkeypatch.setattr(vae_module, "SCREEN_ITEMS_PER_K", 10**9)
+    elif route == "few_rows":  # fewer rows than preparing the screen pays for (300 < SCREEN_MIN_ROWS)
+        monkeypatch.setattr(vae_module, "SCREEN_ITEMS_PER_K", 4)
     elif not kernels.amx_bf16_available():
         pytest.skip("this CPU/OS has no AMX-BF16: recommend scores every item")
     else:
         monkeypatch.setattr(vae_module, "SCREEN_ITEMS_PER_K", 4)  # 400 items: k = 30 qualifies
+        monkeypatch.setattr(vae_module, "SCREEN_MIN_ROWS", 1)
     train, fold_in, _ = data
     model = make(n_epochs=5).fit(train)
     from aerec.engine import CpuBackend
@@ -270,7 +273,7 @@ def test_recommend_float32_is_the_exact_top_k(data, make, route, monkeypatch):
         np.testing.assert_array_equal(i2, idx)
         np.testing.assert_array_equal(s2, scores)
     assert scores.dtype == np.float32 and np.all(np.diff(scores, axis=1) <= 0)
-    if route == "scored":
+    if route != "screened":
         assert not calls
         assert np.mean(idx == want_idx) > 0.99
         np.testing.assert_allclose(scores, want_val, rtol=1e-5, atol=1e-5)

@@ -39,6 +39,9 @@ void screened_topk(const float* screen, const float* A, int64_t M, int64_t K, co
                    const I* excl_indices, const int64_t* candidates, int64_t n_candidates, int64_t* out_index,
                    float* out_score, int n_threads);
 
+// Wt (N, K) = Bᵀ for B (K, N), in cache-sized tiles.
+void transpose_rows(const float* B, int64_t K, int64_t N, float* Wt, int n_threads);
+
 // The WeightNorms of Wᵀ (N rows of K), each norm's float64 sum rounded up by a 2⁻²⁰ margin.
 WeightNorms screened_norms(const float* Wt, int64_t N, int64_t K, int n_threads);
 
