@@ -366,6 +366,11 @@ class RecommenderBase(BaseEstimator):
 
         save(self, path)
 
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_scoring_cache", None)  # derived from the weights (vae._prepared_output); rebuilt on demand
+        return state
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True

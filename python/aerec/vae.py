@@ -33,6 +33,14 @@ from .engine.layers import Parameter, xavier_uniform
 #: (bfloat16 tiles, Wᵀ, norms: ≈ 65 ms at the ML-20M shape) must pay for itself at ≈ 60–100 µs saved per row.
 SCREEN_ITEMS_PER_K = 100
 SCREEN_MIN_ROWS = 2000
+#: ... and while the prepared copies (bfloat16 tiles + Wᵀ in float32: 1.5× the output weights) fit in this.
+SCREEN_MAX_BYTES = 1 << 30
+
+
+def _fingerprint(a):
+    """Changes whenever any element of ``a`` does: the xor of its bit patterns and its float64 sum."""
+    flat = np.ascontiguousarray(a).reshape(-1)
+    return int(np.bitwise_xor.reduce(flat.view(np.uint32))), float(flat.sum(dtype=np.float64))
 
 
 def _row_scale(X, dtype):
@@ -248,6 +256,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
             selection); ``patience`` epochs without improvement stop training early.
         """
         self._check_params()
+        self.__dict__.pop("_scoring_cache", None)  # prepared from the previous weights
         self.dtype_ = self._dtype()
         X = self._validate(X, reset=True)
         X = self._with_y(X, y)
@@ -396,26 +405,42 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         return hidden, np.ascontiguousarray(coefs[-1], dtype=np.float32), np.ascontiguousarray(
             intercepts[-1], dtype=np.float32)
 
-    def _bf16_scorer(self):
-        """Scores of a CSR batch with the output layer in bfloat16 (``kernels.gemm_bf16``), on the
-        CPU; the output weights are packed once per call of ``recommend``."""
+    def _prepared_output(self, keep_exact):
+        """``kernels.pack_bf16`` of the output weights, kept on the model for the next call: reused
+        while those weights are unchanged — checked on every call by a fingerprint of their bits (an
+        xor and a float64 sum, ≈ 10 ms at the ML-20M shape against ≈ 65 ms to prepare), so a refit or
+        an in-place edit prepares them again. Not pickled or saved."""
         from . import kernels
 
         hidden, W, c = self._cpu_hidden()
-        Wp = kernels.pack_bf16(W, n_threads=self.n_threads_)
+        key = (W.shape, _fingerprint(W), _fingerprint(c))
+        cached = self.__dict__.get("_scoring_cache")
+        if cached is not None and cached[0] == key and (cached[1].exact is not None or not keep_exact):
+            return hidden, cached[1], c
+        Wp = kernels.pack_bf16(W, keep_exact=keep_exact, n_threads=self.n_threads_)
+        self._scoring_cache = (key, Wp)
+        return hidden, Wp, c
+
+    def _bf16_scorer(self):
+        """Scores of a CSR batch with the output layer in bfloat16 (``kernels.gemm_bf16``), on the
+        CPU, from the prepared output weights (``_prepared_output``)."""
+        from . import kernels
+
+        hidden, Wp, c = self._prepared_output(keep_exact=False)
         return lambda X: kernels.gemm_bf16(hidden(X), Wp, c, n_threads=self.n_threads_)
 
     def _screened_ranker(self, k, n_rows):
         """Exact float32 top-k without the float32 output product (``kernels.screened_topk``: a bfloat16
         screen on AMX, then the few candidates it leaves rescored in float64), or None where that is
-        not faster: no AMX here, a float64 model, k too large a share of the items, or too few rows."""
+        not faster or too big: no AMX here, a float64 model, k too large a share of the items, too few
+        rows, or output weights whose prepared copies would exceed SCREEN_MAX_BYTES."""
         from . import kernels
 
+        W = self.coefs_[-1]
         if (self.dtype_ != np.float32 or k > self.n_features_in_ // SCREEN_ITEMS_PER_K or n_rows < SCREEN_MIN_ROWS
-                or not kernels.amx_bf16_available()):
+                or 3 * W.size * 4 // 2 > SCREEN_MAX_BYTES or not kernels.amx_bf16_available()):
             return None
-        hidden, W, c = self._cpu_hidden()
-        Wp = kernels.pack_bf16(W, keep_exact=True, n_threads=self.n_threads_)
+        hidden, Wp, c = self._prepared_output(keep_exact=True)
         return lambda X, exclude, candidates: kernels.screened_topk(
             hidden(X), Wp, k, c, exclude=exclude, candidates=candidates, n_threads=self.n_threads_)
 

@@ -234,7 +234,7 @@ def test_recommend_bfloat16_is_the_bf16_output_layer(data, make, amx, monkeypatc
 
 
 @pytest.mark.parametrize("make", [small_vae, small_dae], ids=["vae", "dae"])
-@pytest.mark.parametrize("route", ["screened", "scored", "few_rows"])
+@pytest.mark.parametrize("route", ["screened", "scored", "few_rows", "too_big"])
 def test_recommend_float32_is_the_exact_top_k(data, make, route, monkeypatch):
     """Float32 recommend returns the top-k of the float64-accurate scores H·W + b: exactly through the
     bfloat16 screen (kernels.screened_topk, chosen where AMX is and k is a small share of the items; the
@@ -250,6 +250,10 @@ def test_recommend_float32_is_the_exact_top_k(data, make, route, monkeypatch):
         monkeypatch.setattr(vae_module, "SCREEN_ITEMS_PER_K", 10**9)
     elif route == "few_rows":  # fewer rows than preparing the screen pays for (300 < SCREEN_MIN_ROWS)
         monkeypatch.setattr(vae_module, "SCREEN_ITEMS_PER_K", 4)
+    elif route == "too_big":  # the prepared copies would not fit the memory allowed for them
+        monkeypatch.setattr(vae_module, "SCREEN_ITEMS_PER_K", 4)
+        monkeypatch.setattr(vae_module, "SCREEN_MIN_ROWS", 1)
+        monkeypatch.setattr(vae_module, "SCREEN_MAX_BYTES", 1000)
     elif not kernels.amx_bf16_available():
         pytest.skip("this CPU/OS has no AMX-BF16: recommend scores every item")
     else:
@@ -281,6 +285,40 @@ def test_recommend_float32_is_the_exact_top_k(data, make, route, monkeypatch):
         assert calls
         np.testing.assert_array_equal(idx, want_idx)
         np.testing.assert_array_equal(scores, want_val.astype(np.float32))
+
+
+def test_prepared_output_weights_are_reused_only_while_unchanged(data, monkeypatch):
+    """The bfloat16 tiles (and Wᵀ) prepared for scoring are kept on the model for the next recommend —
+    never across a refit or an in-place edit of the weights, and never pickled."""
+    import pickle
+
+    from aerec import _reference as ref
+    from aerec import kernels
+
+    packs = []
+    real = kernels.pack_bf16
+    monkeypatch.setattr(kernels, "pack_bf16", lambda *a, **kw: packs.append(kw.get("keep_exact")) or real(*a, **kw))
+    train, fold_in, _ = data
+    model = small_vae(n_epochs=2).fit(train)
+    first = model.recommend(fold_in, k=10, precision="bfloat16")
+    second = model.recommend(fold_in, k=10, precision="bfloat16")
+    assert len(packs) == 1
+    np.testing.assert_array_equal(first[0], second[0])
+    assert b"_scoring_cache" not in pickle.dumps(model)
+    model.coefs_[-1][:, 5] += 3.0  # in place: the fingerprint changes, the weights are prepared again
+    edited = model.recommend(fold_in, k=10, precision="bfloat16")
+    assert len(packs) == 2
+    from aerec.engine import CpuBackend
+
+    be = CpuBackend(1)
+    H = model._decode_hidden(be, model._encode(be, fold_in, model.coefs_, model.intercepts_, train=False)[0],
+                             model.coefs_, model.intercepts_)
+    want = ref.ref_gemm_bf16(np.ascontiguousarray(H, np.float32), model.coefs_[-1], model.intercepts_[-1])
+    np.testing.assert_allclose(edited[1], np.take_along_axis(want, edited[0], axis=1), rtol=1e-5, atol=1e-5)
+    model.fit(train)
+    assert "_scoring_cache" not in model.__dict__
+    model.recommend(fold_in, k=10, precision="bfloat16")
+    assert len(packs) == 3
 
 
 def test_recommend_bfloat16_float64_model_and_bad_precision(data):
