@@ -207,7 +207,7 @@ LONG_ITEMS = 1100  # 4 chunks of 256 items = 64 groups: the floor from group max
 
 
 @pytest.mark.parametrize("k", [1, 5, 24])
-@pytest.mark.parametrize("case", ["plain", "exclude", "exclude_best", "mostly_missing"])
+@pytest.mark.parametrize("case", ["plain", "exclude", "exclude_best", "mostly_missing", "negative", "near_ties"])
 @pytest.mark.parametrize("n_threads", THREADS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_topk_long_rows_match_reference(isa, dtype, n_threads, case, k):
@@ -221,6 +221,12 @@ def test_topk_long_rows_match_reference(isa, dtype, n_threads, case, k):
         scores[rng.random(scores.shape) < 0.97] = np.nan
         scores[:3, :] = -np.inf
         scores[3, ::37] = 1.0  # a few finite items, ties
+    if case == "negative":  # keys of negative values run backwards; −0 and +0 tie
+        scores = -1000.0 - np.abs(scores) * 10.0**np.arange(n_rows)[:, None]
+        scores[0, ::7] = -0.0
+        scores[0, 3::7] = 0.0
+    if case == "near_ties":  # values that share the top 24 key bits the floor is selected on
+        scores = 1.0 + np.random.default_rng(14).integers(0, 64, scores.shape) * np.finfo(np.float32).eps
     if case == "exclude":
         kw["exclude"] = make_csr(n_rows, LONG_ITEMS, 0.005, dtype, np.int32, seed=13)
     if case == "exclude_best":  # exclude each row's 6 best items (the maxima the floor is built from)
