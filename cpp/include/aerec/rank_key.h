@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace aerec {
 
@@ -12,42 +13,29 @@ namespace aerec {
 // part, the complemented index in the low 32 bits so that equal scores rank the lower index first.
 // Candidates are then compared, partitioned and sorted as plain integers.
 template <class T>
-struct KeyOf;
-template <>
-struct KeyOf<float> {
-    using Key = uint64_t;
-    static Key make(float s, int64_t j) {
-        uint32_t u;
-        s += 0.0f;  // −0 → +0, so the two zeros tie as they compare equal
+struct KeyOf {
+    static_assert(sizeof(T) == 4 || sizeof(T) == 8, "float or double");
+    using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+    using Key = std::conditional_t<sizeof(T) == 4, uint64_t, unsigned __int128>;
+    static constexpr Bits kSign = Bits(1) << (8 * sizeof(T) - 1);
+
+    // The score's bits, order-preserving as an unsigned integer (−0 taken as +0).
+    static Bits order_bits(T s) {
+        Bits u;
+        s += T(0);  // −0 → +0, so the two zeros tie as they compare equal
         std::memcpy(&u, &s, sizeof u);
-        u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-        return (static_cast<Key>(u) << 32) | static_cast<uint32_t>(~static_cast<uint32_t>(j));
+        return (u & kSign) ? ~u : (u | kSign);
     }
-    static float score(Key key) {
-        uint32_t u = static_cast<uint32_t>(key >> 32);
-        u = (u & 0x80000000u) ? (u & 0x7FFFFFFFu) : ~u;
-        float s;
+    static T from_order_bits(Bits u) {
+        u = (u & kSign) ? (u & ~kSign) : ~u;
+        T s;
         std::memcpy(&s, &u, sizeof s);
         return s;
     }
-};
-template <>
-struct KeyOf<double> {
-    using Key = unsigned __int128;
-    static Key make(double s, int64_t j) {
-        uint64_t u;
-        s += 0.0;
-        std::memcpy(&u, &s, sizeof u);
-        u = (u & 0x8000000000000000ull) ? ~u : (u | 0x8000000000000000ull);
-        return (static_cast<Key>(u) << 32) | static_cast<uint32_t>(~static_cast<uint32_t>(j));
+    static Key make(T s, int64_t j) {
+        return (static_cast<Key>(order_bits(s)) << 32) | static_cast<uint32_t>(~static_cast<uint32_t>(j));
     }
-    static double score(Key key) {
-        uint64_t u = static_cast<uint64_t>(key >> 32);
-        u = (u & 0x8000000000000000ull) ? (u & 0x7FFFFFFFFFFFFFFFull) : ~u;
-        double s;
-        std::memcpy(&s, &u, sizeof s);
-        return s;
-    }
+    static T score(Key key) { return from_order_bits(static_cast<Bits>(key >> 32)); }
 };
 
 }  // namespace aerec
