@@ -179,8 +179,9 @@ void screened_topk(const float* screen, const float* A, int64_t M, int64_t K, co
         std::vector<int64_t> row_of(static_cast<size_t>(n_pairs));
         for (int64_t q = 0; q < nr; ++q)
             for (int64_t p = start[q]; p < start[q + 1]; ++p) row_of[p] = q;
-        std::vector<Key> keys(static_cast<size_t>(n_pairs));  // keys[p] for pair p: rows stay contiguous
-        std::vector<char> valid(static_cast<size_t>(n_pairs));
+        // Each row's keys fill its own range [start[q], start[q] + kept[q]); NaN scores are dropped.
+        std::vector<Key> keys(static_cast<size_t>(n_pairs));
+        std::vector<int64_t> kept(static_cast<size_t>(nr), 0);
         // float64 copies: the block's rows of A (kept in L2) and the current item's row of Wᵀ (in L1); the
         // products of float32 values are exact in float64.
         std::vector<double> a64(static_cast<size_t>(nr * K)), w64(static_cast<size_t>(K));
@@ -199,25 +200,22 @@ void screened_topk(const float* screen, const float* A, int64_t M, int64_t K, co
             const double b = bias ? static_cast<double>(bias[j]) : 0.0;
             for (int64_t t = g; t < h; ++t) {
                 const int64_t p = by_item[t];
-                const double s = dot_f64(a64.data() + row_of[p] * K, w64.data(), K) + b;
-                valid[p] = s == s;  // NaN is never returned
-                keys[p] = KeyOf<double>::make(s, j);
+                const int64_t q = row_of[p];
+                const double s = dot_f64(a64.data() + q * K, w64.data(), K) + b;
+                if (s == s) keys[start[q] + kept[q]++] = KeyOf<double>::make(s, j);  // NaN is never returned
             }
             g = h;
         }
         // Each row: the k best of its rescored candidates, best first.
         for (int64_t q = 0; q < nr; ++q) {
-            const auto b = keys.begin() + start[q];
-            const auto e = std::remove_if(b, keys.begin() + start[q + 1],
-                                          [&](const Key& key) { return !valid[&key - keys.data()]; });
-            const int64_t size = e - b;
-            if (size > k) std::nth_element(b, b + (k - 1), e, better);
-            const int64_t kept = std::min(size, k);
-            std::sort(b, b + kept, better);
+            const auto b = keys.begin() + start[q], e = b + kept[q];
+            if (kept[q] > k) std::nth_element(b, b + (k - 1), e, better);
+            const int64_t n_out = std::min(kept[q], k);
+            std::sort(b, b + n_out, better);
             int64_t* oi = out_index + (r0 + q) * k;
             float* os = out_score + (r0 + q) * k;
             for (int64_t t = 0; t < k; ++t) {
-                const bool found = t < kept;
+                const bool found = t < n_out;
                 oi[t] = found ? static_cast<int64_t>(~static_cast<uint32_t>(b[t])) : -1;
                 os[t] = found ? static_cast<float>(KeyOf<double>::score(b[t]))
                               : -std::numeric_limits<float>::infinity();

@@ -10,8 +10,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
-#include <type_traits>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -34,9 +32,9 @@ inline T block_max(const T* p, int64_t n) {
 
 // Maxima of disjoint groups of 16 items, NaN ignored: in each chunk of 256 items, lane l's group is
 // items l, l + 16, …, l + 240 — vertical maxima of 16 vectors, no horizontal reductions. Items past
-// the last whole chunk belong to no group. Returns the number of groups written to out.
+// the last whole chunk belong to no group: 16 · (n_items / 256) maxima are written to out.
 template <class T>
-int64_t group_maxima(const T* row, int64_t n_items, T* out) {
+void group_maxima(const T* row, int64_t n_items, T* out) {
     const int64_t n_chunks = n_items / 256;
     for (int64_t c = 0; c < n_chunks; ++c) {
         T acc[16];
@@ -47,7 +45,6 @@ int64_t group_maxima(const T* row, int64_t n_items, T* out) {
             for (int l = 0; l < 16; ++l) acc[l] = p[16 * q + l] > acc[l] ? p[16 * q + l] : acc[l];
         for (int l = 0; l < 16; ++l) out[16 * c + l] = acc[l];
     }
-    return 16 * n_chunks;
 }
 
 // A value at most the need-th largest of v[0, n) (need ≤ n; no NaN in v), within 2⁻¹⁵ (float) or
@@ -106,7 +103,7 @@ void topk(const T* scores, int64_t n_rows, int64_t n_items, int64_t k, const I* 
         // row's groups of 16 items. That many distinct items score at least `floor`, so at least k eligible
         // ones do, and nothing below it can be in the top k. Costs one pass over the row (which the
         // main pass then reads from cache); saves filling the buffer with the first 4k items and the
-        // cut-backs that follow. Used when there are plenty of blocks for it to be selective.
+        // cut-backs that follow. Used when there are enough groups (2·need) for it to be selective.
         T floor = -std::numeric_limits<T>::infinity();
         if (!candidates) {
             const int64_t need = k + (ex_end - ex), n_groups = 16 * (n_items / 256);
