@@ -45,12 +45,13 @@ def oracle_topk(model, X, k, batch=1000):
 def candidates_per_user(model, X, k, n_users=500, seed=0):
     """How many items the screen's bound leaves per user (the kernel's rule, recomputed in NumPy)."""
     from aerec import kernels
-    from aerec.kernels import _topk_filters  # noqa: F401  (same exclusion rules as the kernel)
+    from aerec._threads import blas_threads
 
     rows = np.random.default_rng(seed).choice(X.shape[0], min(n_users, X.shape[0]), replace=False)
     Xs = X[np.sort(rows)]
     hidden, W, c = model._cpu_hidden()
-    H = hidden(Xs)
+    with blas_threads(model._blas_threads()):
+        H = hidden(Xs)
     Wp = kernels.pack_bf16(W, keep_exact=True)
     S = kernels.gemm_bf16(H, Wp, c).astype(np.float64)
     S[Xs.nonzero()] = -np.inf

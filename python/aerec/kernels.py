@@ -440,7 +440,7 @@ class BF16Weights:
 def pack_bf16(B, *, keep_exact=False, n_threads=None):
     """Prepare the (K, N) float32 weights ``B`` for ``gemm_bf16`` (done once per set of weights).
 
-    ``keep_exact=True`` also keeps Bᵀ and its largest column norm, for ``screened_topk``."""
+    ``keep_exact=True`` also keeps Bᵀ and the column-norm bounds ``screened_topk`` needs."""
     B = check_dense(B, name="B", dtype=np.float32, ndim=2)
     if B.shape[0] < 1 or B.shape[1] < 1:
         raise ValueError(f"B must have at least one row and one column, got shape {B.shape}")
@@ -477,7 +477,6 @@ def gemm_bf16(A, W, bias=None, *, n_threads=None):
     if bias is not None:
         out += bias
     return out
-
 
 
 # ---- family 9: exact top-k screened in bfloat16 ------------------------------------------------------
