@@ -13,6 +13,7 @@
 #include "aerec/activations.h"
 #include "aerec/elementwise.h"
 #include "aerec/gemm_bf16.h"
+#include "aerec/gemm_f32.h"
 #include "aerec/gram.h"
 #include "aerec/losses.h"
 #include "aerec/masked_decoder.h"
@@ -647,6 +648,62 @@ py::array gemm_bf16_py(py::array A, py::array packed, int64_t N, py::object bias
     return out;
 }
 
+// ---- family 10: the float32 training GEMM -------------------------------------------------------
+
+// A float32 matrix view: element strides (any sign; NumPy byte strides that are not whole elements
+// are refused) and the byte range it spans, for the overlap check.
+struct MatView {
+    const char* name;
+    int64_t rows, cols, rs, cs;
+    const char *lo, *hi;  // [lo, hi) covers every element
+};
+
+MatView mat_view(const py::array& a, const char* name) {
+    if (!has_dtype<float>(a)) fail_type(std::string(name) + ": expected float32, got " + std::string(py::str(a.dtype())));
+    if (a.ndim() != 2) fail_value(std::string(name) + ": expected a 2-D array, got shape " + shape_str(a));
+    MatView v{name, a.shape(0), a.shape(1), 0, 0, nullptr, nullptr};
+    const int64_t st[2] = {a.strides(0), a.strides(1)};
+    for (int d = 0; d < 2; ++d)
+        if (st[d] % int64_t(sizeof(float)) != 0)
+            fail_value(std::string(name) + ": strides must be whole float32 elements, got " + std::to_string(st[d]) +
+                       " bytes");
+    v.rs = st[0] / int64_t(sizeof(float));
+    v.cs = st[1] / int64_t(sizeof(float));
+    const char* p = static_cast<const char*>(a.data());
+    v.lo = v.hi = p;
+    if (v.rows > 0 && v.cols > 0) {
+        int64_t lo = 0, hi = 0;
+        for (int d = 0; d < 2; ++d) {
+            const int64_t span = (a.shape(d) - 1) * st[d];
+            (span < 0 ? lo : hi) += span;
+        }
+        v.lo = p + lo;
+        v.hi = p + hi + int64_t(sizeof(float));
+    }
+    return v;
+}
+
+bool overlaps(const MatView& x, const MatView& y) { return x.lo < y.hi && y.lo < x.hi; }
+
+void gemm_f32_py(py::array A, py::array B, py::array out, bool accumulate, int n_threads) {
+    check_threads(n_threads);
+    const MatView a = mat_view(A, "A"), b = mat_view(B, "B"), c = mat_view(out, "out");
+    if (a.cols != b.rows)
+        fail_value("gemm_f32: A " + shape_str(A) + " and B " + shape_str(B) + " do not chain (A's columns != B's rows)");
+    if (c.rows != a.rows || c.cols != b.cols)
+        fail_value("out: shape " + shape_str(out) + " is not (" + std::to_string(a.rows) + ", " +
+                   std::to_string(b.cols) + ")");
+    if (!out.writeable()) fail_value("out: array is read-only but is written in place");
+    if (c.rows == 0 || c.cols == 0) return;  // nothing to write (NumPy gives empty arrays any strides)
+    if (c.cols > 1 && c.cs != 1) fail_value("out: its rows must be contiguous (column stride of one element)");
+    if (c.rows > 1 && c.rs < c.cols) fail_value("out: rows must not overlap (row stride >= number of columns)");
+    if (overlaps(c, a) || overlaps(c, b)) fail_value("out must not share memory with A or B");
+    float* o = static_cast<float*>(out.mutable_data());
+    const float* ap = static_cast<const float*>(A.data());
+    const float* bp = static_cast<const float*>(B.data());
+    nogil([&] { gemm_f32(a.rows, b.cols, a.cols, ap, a.rs, a.cs, bp, b.rs, b.cs, o, c.rs, accumulate, n_threads); });
+}
+
 // ---- family 9: exact top-k screened in bfloat16 -------------------------------------------------
 
 // Wt = Bᵀ (N, K) and its WeightNorms: what screened_topk rescores and bounds from.
@@ -754,6 +811,8 @@ PYBIND11_MODULE(AEREC_MODULE_NAME, m) {
     m.def("bf16_round", &bf16_round_py, arg("A"), arg("n_threads"));
     m.def("pack_bf16", &pack_bf16_py, arg("B"), arg("n_threads"));
     m.def("gemm_bf16", &gemm_bf16_py, arg("A"), arg("packed"), arg("N"), arg("bias"), arg("n_threads"));
+    m.def("gemm_f32", &gemm_f32_py, arg("A"), arg("B"), arg("out"), arg("accumulate"), arg("n_threads"));
+    m.def("gemm_f32_tile", [] { return py::make_tuple(gemm_f32_mr(), gemm_f32_nr(), gemm_f32_kc()); });
     m.def("topk", &topk_py, arg("scores"), arg("k"), arg("excl_indptr"), arg("excl_indices"), arg("candidates"),
           arg("n_threads"));
     m.def("screened_prepare", &screened_prepare_py, arg("B"), arg("n_threads"));

@@ -306,3 +306,23 @@ def ref_screened_topk(A, B, k, bias=None, *, exclude=None, candidates=None):
     if bias is not None:
         scores = scores + np.asarray(bias, dtype=np.float64)
     return ref_topk(scores, k, exclude=exclude, candidates=candidates)
+
+
+# ---- family 10: the float32 training GEMM -----------------------------------------------------------
+
+
+def ref_gemm_f32(A, B, C=None):
+    """A·B (+ C) in float64 from the float32 operands: the exact product up to float64 rounding."""
+    out = np.asarray(A, dtype=np.float64) @ np.asarray(B, dtype=np.float64)
+    return out if C is None else out + np.asarray(C, dtype=np.float64)
+
+
+def ref_gemm_f32_bound(A, B, C=None):
+    """The elementwise error bound of a float32 GEMM with any summation order: γ_{K+1}·(|A|·|B| + |C|),
+    γ_n = n·u/(1 − n·u), u = 2⁻²⁴ (K products and K − 1 additions, plus C's)."""
+    n = A.shape[1] + 1
+    u = 2.0**-24
+    mag = np.abs(np.asarray(A, dtype=np.float64)) @ np.abs(np.asarray(B, dtype=np.float64))
+    if C is not None:
+        mag = mag + np.abs(np.asarray(C, dtype=np.float64))
+    return n * u / (1 - n * u) * mag

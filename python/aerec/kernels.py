@@ -50,12 +50,16 @@ __all__ = [
     "pack_bf16",
     "gemm_bf16",
     "screened_topk",
+    "gemm_f32",
+    "gemm_f32_native",
 ]
 
 #: Inference helpers that run on the CPU only, never through a backend: bfloat16 scoring
 #: (``recommend(precision='bfloat16')`` scores on the CPU, also for a GPU-fitted model) and the exact
 #: top-k screened with it (float32 ``recommend`` of MultVAE/MultDAE fitted on the CPU, where AMX is).
-CPU_ONLY = ("amx_bf16_available", "bf16_round", "BF16Weights", "pack_bf16", "gemm_bf16", "screened_topk")
+#: The float32 GEMM is the CPU backend's ``matmul``; the CUDA backend multiplies with cuBLAS.
+CPU_ONLY = ("amx_bf16_available", "bf16_round", "BF16Weights", "pack_bf16", "gemm_bf16", "screened_topk",
+            "gemm_f32", "gemm_f32_native")
 
 #: Activation names → codes shared with the C++ (elementwise.h), with each one's default alpha.
 ACTIVATIONS = {
@@ -508,3 +512,60 @@ def screened_topk(A, W, k, bias=None, *, exclude=None, candidates=None, n_thread
     nt = effective_n_threads(n_threads)
     screen = gemm_bf16(A, W, bias, n_threads=nt)
     return _mod().screened_topk(screen, A, W.exact, bias, W.exact_norms, k, ex_ptr, ex_idx, candidates, nt)
+
+
+# ---- family 10: the float32 training GEMM -------------------------------------------------------------
+
+
+def gemm_f32_native():
+    """True when ``gemm_f32`` runs a vectorised micro-kernel (the AVX2 or AVX-512 module is active):
+    then it is faster than NumPy's BLAS at training's thin shapes. The generic module's kernel is
+    portable and exact to the same bound, but slow; the CPU backend then keeps NumPy's BLAS."""
+    return _native.active_isa() in ("avx2", "avx512")
+
+
+def _gemm_operand(a, name):
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
+    if a.dtype != np.float32:
+        raise TypeError(f"{name} must have dtype float32, got {a.dtype}")
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {a.shape}")
+    return a
+
+
+def gemm_f32(A, B, *, out=None, accumulate=False, n_threads=None):
+    """``A @ B`` in float32 (or ``out += A @ B`` with ``accumulate``), returned in ``out`` when given.
+
+    A (M, K) and B (K, N) may be any strided float32 views — transposes (``H.T``) are read in place,
+    not copied. ``out`` (M, N) needs contiguous rows. Blocked as BLIS does, with FMA micro-kernels
+    (family 10, ``cpp/src/gemm_f32.cpp``); each element is one fixed-order sum over K, so the result is
+    bit-identical for any ``n_threads``, and within ``K·u·|A|·|B|`` (u = 2⁻²⁴) of the exact product.
+    """
+    A, B = _gemm_operand(A, "A"), _gemm_operand(B, "B")
+    if A.shape[1] != B.shape[0]:
+        raise ValueError(f"A {A.shape} and B {B.shape} do not chain: A has {A.shape[1]} columns, B {B.shape[0]} rows")
+    shape = (A.shape[0], B.shape[1])
+    if out is None:
+        if accumulate:
+            raise ValueError("accumulate=True needs out (the array to add the product to)")
+        out = np.empty(shape, dtype=np.float32)
+    else:
+        _gemm_operand(out, "out")
+        if out.shape != shape:
+            raise ValueError(f"out has shape {out.shape}; expected {shape}")
+        if not out.flags.writeable:
+            raise ValueError("out is read-only but is written in place")
+    n_threads = effective_n_threads(n_threads)
+    if out.size == 0:
+        return out
+    target = out
+    if (out.shape[1] > 1 and out.strides[1] != 4) or out.strides[0] < 4 * out.shape[1] \
+            or np.may_share_memory(out, A) or np.may_share_memory(out, B):
+        # a layout the kernel does not write (strided rows) or an out that may alias an operand:
+        # the product goes to a fresh array first (np.matmul does the same for aliasing operands)
+        target = np.array(out, order="C") if accumulate else np.empty(shape, dtype=np.float32)
+    _mod().gemm_f32(A, B, target, bool(accumulate), n_threads)
+    if target is not out:
+        out[...] = target
+    return out

@@ -41,6 +41,9 @@ GEMM_MIN_FLOPS = 1 << 23  # below this, one BLAS call
 #: has work for more than one thread. 2 suits this 2-core machine; the blocks must depend on the
 #: shape only (bit-identical results for any n_threads), so more cores get no more blocks.
 GEMM_MIN_JOBS = 2
+#: float32 products go to aerec's own GEMM (family 10) when its vectorised module is active; float64
+#: ones (and the generic module) to the blocks of NumPy's BLAS below.
+USE_NATIVE_GEMM = True
 GEMM_NARROW_COL_BLOCK = 128
 
 
@@ -85,6 +88,8 @@ class CpuBackend:
         n = b.shape[1]
         if out is None:
             out = np.empty((m, n), dtype=np.result_type(a, b))
+        if USE_NATIVE_GEMM and a.dtype == b.dtype == out.dtype == np.float32 and kernels.gemm_f32_native():
+            return kernels.gemm_f32(a, b, out=out, n_threads=self.n_threads)
         if 2 * m * n * k < GEMM_MIN_FLOPS:
             return np.matmul(a, b, out=out)
         # Wide outputs split by columns; narrow ones (e.g. dH = G·Wᵀ: 500 × 600 from K = 20,108) by
