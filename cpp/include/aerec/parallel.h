@@ -64,30 +64,6 @@ void parallel_for(int64_t n, int n_threads, Fn&& fn, int64_t min_per_thread = 1)
     for (int64_t i = 0; i < n; ++i) fn(i);
 }
 
-// Runs fn(t, T) once on each of T threads (t = 0 … T − 1) of one parallel region, for work that
-// synchronises inside (a barrier per step). T is n_threads, or 1 — fn(0, 1) on the calling thread —
-// when OpenMP is off, n_threads < 2, or the runtime grants a smaller team (nested regions): a
-// barrier counting missing threads would never open. fn must not throw (a thread leaving early
-// would leave the others waiting); it is noexcept so that a throw terminates instead of hanging.
-template <class Fn>
-void parallel_team(int n_threads, Fn&& fn) {
-#ifdef _OPENMP
-    if (n_threads > 1) {
-        bool ran = false;
-#pragma omp parallel num_threads(n_threads)
-        {
-            const int T = omp_get_num_threads(), t = omp_get_thread_num();
-            if (T == n_threads) {
-                [&]() noexcept { fn(t, T); }();
-                if (t == 0) ran = true;
-            }
-        }
-        if (ran) return;
-    }
-#endif
-    [&]() noexcept { fn(0, 1); }();
-}
-
 // Like parallel_for, but over fixed-size chunks [begin, end) of [0, n); the chunk boundaries depend
 // on `chunk` only, never on the thread count.
 template <class Fn>
