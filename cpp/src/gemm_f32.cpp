@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <utility>
 
 #include "aerec/parallel.h"
 
@@ -44,21 +45,25 @@ constexpr double kParallelFlops = 1 << 22;  // below this a product runs on the 
 // C tile (kMr × kNr at c, row stride ldc) = (load ? C : 0) + Σ_k a[k][r]·b[k][j] over kc, one FMA chain
 // per element in k order.
 #if defined(__AVX512F__)
-inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* c, int64_t ldc,
-                         bool load) {
-    __m512 c0[kMr], c1[kMr];
+// The first R rows of a tile, columns under the masks m0 (0–15) and m1 (16–31): the full tile is
+// R = kMr with every lane; C's edges run the same chains on fewer rows and masked columns, so an
+// 8-row edge (a batch of 128 = 10·12 + 8) costs 8/12 of a tile, not a whole one plus copies.
+template <int R>
+inline void micro_kernel_rows(int64_t kc, const float* __restrict a, const float* __restrict b, float* c,
+                              int64_t ldc, bool load, __mmask16 m0, __mmask16 m1) {
+    __m512 c0[R], c1[R];
     if (load) {
-        for (int r = 0; r < kMr; ++r) {
-            c0[r] = _mm512_loadu_ps(c + r * ldc);
-            c1[r] = _mm512_loadu_ps(c + r * ldc + 16);
+        for (int r = 0; r < R; ++r) {
+            c0[r] = _mm512_maskz_loadu_ps(m0, c + r * ldc);
+            c1[r] = _mm512_maskz_loadu_ps(m1, c + r * ldc + 16);
         }
     } else {
-        for (int r = 0; r < kMr; ++r) c0[r] = c1[r] = _mm512_setzero_ps();
+        for (int r = 0; r < R; ++r) c0[r] = c1[r] = _mm512_setzero_ps();
     }
     for (int64_t k = 0; k < kc; ++k) {
         const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 12
-        for (int r = 0; r < kMr; ++r) {
+        for (int r = 0; r < R; ++r) {
             const __m512 ar = _mm512_set1_ps(a[r]);
             c0[r] = _mm512_fmadd_ps(ar, b0, c0[r]);
             c1[r] = _mm512_fmadd_ps(ar, b1, c1[r]);
@@ -66,10 +71,28 @@ inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __r
         a += kMr;
         b += kNr;
     }
-    for (int r = 0; r < kMr; ++r) {
-        _mm512_storeu_ps(c + r * ldc, c0[r]);
-        _mm512_storeu_ps(c + r * ldc + 16, c1[r]);
+    for (int r = 0; r < R; ++r) {
+        _mm512_mask_storeu_ps(c + r * ldc, m0, c0[r]);
+        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, c1[r]);
     }
+}
+
+inline void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool load) {
+    micro_kernel_rows<kMr>(kc, a, b, c, ldc, load, 0xFFFF, 0xFFFF);
+}
+
+template <int... Rs>
+inline void edge_rows(std::integer_sequence<int, Rs...>, int64_t rows, int64_t kc, const float* a, const float* b,
+                      float* c, int64_t ldc, bool load, __mmask16 m0, __mmask16 m1) {
+    ((rows == Rs + 1 ? micro_kernel_rows<Rs + 1>(kc, a, b, c, ldc, load, m0, m1) : void()), ...);
+}
+
+// A tile cut by C's edge (rows ≤ kMr, cols ≤ kNr).
+inline void edge_tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool load, int64_t rows,
+                      int64_t cols) {
+    const auto mask = [](int64_t n) { return static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u); };
+    edge_rows(std::make_integer_sequence<int, kMr>{}, rows, kc, a, b, c, ldc, load, mask(cols),
+              mask(std::max<int64_t>(0, cols - 16)));
 }
 #elif defined(__AVX2__) && defined(__FMA__)
 inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* c, int64_t ldc,
@@ -116,6 +139,7 @@ inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __r
 }
 #endif
 
+#if !defined(__AVX512F__)
 // A tile cut by C's edge (rows × cols < kMr × kNr): computed whole in a scratch tile, the valid part
 // copied in and out — the same arithmetic, element by element, as a full tile.
 inline void edge_tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool load, int64_t rows,
@@ -126,6 +150,7 @@ inline void edge_tile(int64_t kc, const float* a, const float* b, float* c, int6
     micro_kernel(kc, a, b, tile, kNr, load);
     for (int64_t r = 0; r < rows; ++r) std::memcpy(c + r * ldc, tile + r * kNr, sizeof(float) * cols);
 }
+#endif
 
 #if defined(__AVX512F__)
 // GCC 12's own AVX-512 shuffle intrinsics start from _mm512_undefined_ps(), which -Wmaybe-uninitialized
