@@ -41,10 +41,11 @@ GEMM_MIN_FLOPS = 1 << 23  # below this, one BLAS call
 #: has work for more than one thread. 2 suits this 2-core machine; the blocks must depend on the
 #: shape only (bit-identical results for any n_threads), so more cores get no more blocks.
 GEMM_MIN_JOBS = 2
-#: float32 products go to aerec's own GEMM (family 10) when its vectorised module is active; float64
-#: ones (and the generic module) to the blocks of NumPy's BLAS below.
-USE_NATIVE_GEMM = True
 GEMM_NARROW_COL_BLOCK = 128
+#: float32 products go to aerec's own GEMM (family 10, ``kernels.gemm_f32``) when the AVX2 or AVX-512
+#: module is active; float64 ones, and float32 under the generic module, to the blocks of NumPy's
+#: BLAS above. A switch for side-by-side measurements (benchmarks) and tests.
+USE_NATIVE_GEMM = True
 
 
 def gemm_blocks(m, n):
@@ -77,9 +78,13 @@ class CpuBackend:
         return np.zeros(shape, dtype=dtype)
 
     def matmul(self, a, b, out=None):
-        """``a @ b`` as fixed-size blocks of single-threaded BLAS run on this backend's thread pool.
+        """``a @ b``: float32 through aerec's own GEMM (``kernels.gemm_f32``: OpenMP, bit-identical for
+        any n_threads, no BLAS involved), otherwise as fixed-size blocks of single-threaded BLAS run
+        on this backend's thread pool.
 
-        Callers hold BLAS to one thread (``blas_threads(1)``). Why not let OpenBLAS thread itself:
+        Why our own float32 GEMM: the training products are thin (a batch of 128–500 rows, or K =
+        the batch) and OpenBLAS runs them at 70–85 % of the FMA peak; see ``cpp/src/gemm_f32.cpp``.
+        For the BLAS route callers hold BLAS to one thread (``blas_threads(1)``). Why not let OpenBLAS thread itself:
         its worker threads spin while waiting, and when the cores are shared (other processes,
         OpenMP kernels between products) they collapse — measured on this 2-core machine under
         load: 25 GFLOP/s with OpenBLAS's 2 threads, 95 GFLOP/s with this pool. Fixed blocks also
