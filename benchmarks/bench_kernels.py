@@ -13,6 +13,7 @@ import pytest
 import scipy.sparse as sp
 
 from aerec import _native, kernels
+from conftest import TINY
 
 ISAS = [isa for isa in ("avx512", "generic") if isa in _native.available_isas()]
 
@@ -274,3 +275,60 @@ def test_screened_topk_sgemm_topk(benchmark, batch):
             return kernels.topk(out, 100)
 
     benchmark(step)
+
+
+# ---- gemm_f32: a training step's products, aerec's GEMM vs NumPy's sgemm and PyTorch's (MKL) ------------
+
+#: name: (M, K, N, A is a transposed view, B is a transposed view) — the products of a training step:
+#: the deep autoencoder's batch of 128 ML-1M users (re-feeding step: X·W₀, the weight gradient Xᵀ·dZ,
+#: the output layer H·Vᵀ) and Mult-VAE's batch of 500 at the ML-20M shape (output layer, its weight
+#: gradient Hᵀ·G, and dH = G·W with K = 20,108).
+GEMM_SHAPES = {
+    "deepae_XW": (128, 3706, 512, False, False),
+    "deepae_XtdZ": (3706, 128, 512, True, False),
+    "deepae_HVt": (128, 512, 3706, False, True),
+    "multvae_HW": (500, 600, 20108, False, False),
+    "multvae_HtG": (600, 500, 20108, True, False),
+    "multvae_GWt": (500, 20108, 600, False, True),
+}
+if TINY:
+    GEMM_SHAPES = {k: (max(3, m // 20), max(3, kk // 20), max(3, n // 20), ta, tb)
+                   for k, (m, kk, n, ta, tb) in GEMM_SHAPES.items()}
+
+
+@pytest.fixture(scope="module", params=sorted(GEMM_SHAPES))
+def gemm_case(request):
+    M, K, N, ta, tb = GEMM_SHAPES[request.param]
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((K, M)).astype(np.float32).T if ta else rng.standard_normal((M, K)).astype(np.float32)
+    B = rng.standard_normal((N, K)).astype(np.float32).T if tb else rng.standard_normal((K, N)).astype(np.float32)
+    return {"name": request.param, "A": A, "B": B, "flops": 2.0 * M * N * K}
+
+
+def test_gemm_f32_aerec(benchmark, gemm_case, sgemm_gflops):
+    """kernels.gemm_f32 (family 10) on all cores, transposed operands read in place."""
+    A, B = gemm_case["A"], gemm_case["B"]
+    out = np.empty((A.shape[0], B.shape[1]), np.float32)
+    benchmark.group = f"gemm_f32[{gemm_case['name']}]"
+    benchmark.extra_info.update(sgemm_gflops=sgemm_gflops, flops=gemm_case["flops"])
+    benchmark(lambda: kernels.gemm_f32(A, B, out=out))
+
+
+def test_gemm_f32_numpy(benchmark, gemm_case):
+    """np.matmul: OpenBLAS with its own threads (all cores)."""
+    A, B = gemm_case["A"], gemm_case["B"]
+    out = np.empty((A.shape[0], B.shape[1]), np.float32)
+    benchmark.group = f"gemm_f32[{gemm_case['name']}]"
+    benchmark(lambda: np.matmul(A, B, out=out))
+
+
+def test_gemm_f32_torch(benchmark, gemm_case):
+    """torch.mm on the same memory (MKL, PyTorch's threads = all cores): what the PyTorch peers run."""
+    torch = pytest.importorskip("torch")
+    import os
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    A, B = torch.from_numpy(gemm_case["A"]), torch.from_numpy(gemm_case["B"])
+    out = torch.empty(A.shape[0], B.shape[1])
+    benchmark.group = f"gemm_f32[{gemm_case['name']}]"
+    benchmark(lambda: torch.mm(A, B, out=out))
