@@ -670,6 +670,8 @@ MatView mat_view(const py::array& a, const char* name) {
     v.rs = st[0] / int64_t(sizeof(float));
     v.cs = st[1] / int64_t(sizeof(float));
     const char* p = static_cast<const char*>(a.data());
+    if (reinterpret_cast<uintptr_t>(p) % alignof(float) != 0)
+        fail_value(std::string(name) + ": data is not aligned to float32 (copy it, e.g. np.array(a))");
     v.lo = v.hi = p;
     if (v.rows > 0 && v.cols > 0) {
         int64_t lo = 0, hi = 0;

@@ -543,6 +543,7 @@ def gemm_f32(A, B, *, out=None, accumulate=False, n_threads=None):
     bit-identical for any ``n_threads``, and within ``K·u·|A|·|B|`` (u = 2⁻²⁴) of the exact product.
     """
     A, B = _gemm_operand(A, "A"), _gemm_operand(B, "B")
+    A, B = (x if x.flags.aligned else x.copy() for x in (A, B))  # e.g. np.frombuffer at an odd offset
     if A.shape[1] != B.shape[0]:
         raise ValueError(f"A {A.shape} and B {B.shape} do not chain: A has {A.shape[1]} columns, B {B.shape[0]} rows")
     shape = (A.shape[0], B.shape[1])
@@ -560,7 +561,7 @@ def gemm_f32(A, B, *, out=None, accumulate=False, n_threads=None):
     if out.size == 0:
         return out
     target = out
-    if (out.shape[1] > 1 and out.strides[1] != 4) or out.strides[0] < 4 * out.shape[1] \
+    if (out.shape[1] > 1 and out.strides[1] != 4) or out.strides[0] < 4 * out.shape[1] or not out.flags.aligned \
             or np.may_share_memory(out, A) or np.may_share_memory(out, B):
         # a layout the kernel does not write (strided rows) or an out that may alias an operand:
         # the product goes to a fresh array first (np.matmul does the same for aliasing operands)

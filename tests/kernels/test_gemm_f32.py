@@ -154,6 +154,30 @@ def test_gemm_f32_strided_out():
     assert np.all(big[:, 1::3] == 0)
 
 
+def _misaligned(shape):
+    """A float32 array whose data starts one byte past an alignment boundary (np.frombuffer at offset 1)."""
+    n = int(np.prod(shape))
+    buf = np.zeros(4 * n + 1, np.uint8)
+    a = np.frombuffer(buf.data, dtype=np.float32, count=n, offset=1).reshape(shape)
+    assert not a.flags.aligned and a.flags.writeable
+    return a
+
+
+def test_gemm_f32_misaligned_arrays_are_copied_by_the_wrapper_and_refused_by_the_binding():
+    rng = np.random.default_rng(9)
+    A0 = rng.standard_normal((13, 40)).astype(np.float32)
+    B = rng.standard_normal((40, 33)).astype(np.float32)
+    A = _misaligned(A0.shape)
+    A[...] = A0
+    _check(A0, B, kernels.gemm_f32(A, B))
+    out = _misaligned((13, 33))
+    assert kernels.gemm_f32(A0, B, out=out) is out
+    _check(A0, B, np.array(out))
+    mod = _native.cpu_module()
+    with pytest.raises(ValueError, match="aligned"):
+        mod.gemm_f32(A, B, np.empty((13, 33), np.float32), False, 1)
+
+
 def test_gemm_f32_rejects_bad_input():
     a = np.ones((3, 4), np.float32)
     with pytest.raises(TypeError, match="float32"):
