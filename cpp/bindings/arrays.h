@@ -37,13 +37,21 @@ inline std::string shape_str(const py::array& a) {
     return s + (a.ndim() == 1 ? ",)" : ")");
 }
 
-// Checks dtype T, C order and shape (−1 = any extent); returns the data pointer.
+// C order, and data aligned to the dtype: np.frombuffer at an odd offset gives a C-contiguous array whose
+// elements cannot be read through a T* (undefined behaviour).
+inline void check_c_aligned(const py::array& a, const std::string& name) {
+    if (!(a.flags() & py::array::c_style)) fail_value(name + ": array must be C-contiguous");
+    if (!(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+        fail_value(name + ": data is not aligned to its dtype (copy it, e.g. np.array(a))");
+}
+
+// Checks dtype T, C order, alignment and shape (−1 = any extent); returns the data pointer.
 template <class T>
 const T* in_ptr(const py::array& a, const char* name, std::initializer_list<int64_t> shape) {
     if (!has_dtype<T>(a))
         fail_type(std::string(name) + ": expected dtype " + dtype_name<T>() + ", got " +
                   std::string(py::str(a.dtype())));
-    if (!(a.flags() & py::array::c_style)) fail_value(std::string(name) + ": array must be C-contiguous");
+    check_c_aligned(a, name);
     if (static_cast<size_t>(a.ndim()) != shape.size())
         fail_value(std::string(name) + ": expected " + std::to_string(shape.size()) + " dimensions, got shape " +
                    shape_str(a));

@@ -253,7 +253,7 @@ py::tuple gaussian_kl_py(py::array mu, py::array logvar, double scale, int n_thr
 // a C-contiguous array is a view, so in-place updates reach the caller's array; anything else is
 // refused rather than silently updating a copy.
 py::array flat(py::array a, const char* name = "array") {
-    if (!(a.flags() & py::array::c_style)) fail_value(std::string(name) + ": array must be C-contiguous");
+    check_c_aligned(a, name);
     return a.ndim() == 1 ? a : py::array(a.reshape({a.size()}));
 }
 
@@ -266,7 +266,8 @@ py::array_t<T> output_like(const py::array& like, const py::object& out) {
     if (out.is_none()) return py::array_t<T>(shape);
     py::array o(out);
     if (!has_dtype<T>(o)) fail_type("out: dtype does not match the input's");
-    if (!(o.flags() & py::array::c_style) || !o.writeable()) fail_value("out: must be a writable C-contiguous array");
+    check_c_aligned(o, "out");
+    if (!o.writeable()) fail_value("out: must be a writable C-contiguous array");
     if (o.ndim() != like.ndim() || !std::equal(shape.begin(), shape.end(), o.shape()))
         fail_value("out: shape " + shape_str(o) + " does not match the input's " + shape_str(like));
     return py::array_t<T>(o);
@@ -281,7 +282,7 @@ py::array activation_forward_py(int kind, double alpha, py::array Z, py::object 
     check_kind(kind);
     return with_float_type(Z, "Z", [&](auto t) -> py::array {
         using T = decltype(t);
-        if (!(Z.flags() & py::array::c_style)) fail_value("Z: array must be C-contiguous");
+        check_c_aligned(Z, "Z");
         const T* z = static_cast<const T*>(Z.data());
         auto Y = output_like<T>(Z, out);
         T* y = Y.mutable_data();
@@ -301,7 +302,7 @@ py::array activation_backward_py(int kind, double alpha, py::array Z, py::array 
         using T = decltype(t);
         std::vector<int64_t> s(Z.shape(), Z.shape() + Z.ndim());
         const int64_t n = Z.size();
-        if (!(Z.flags() & py::array::c_style)) fail_value("Z: array must be C-contiguous");
+        check_c_aligned(Z, "Z");
         for (const auto* p : {&Y, &dY})
             if (p->size() != n || p->ndim() != Z.ndim() || !std::equal(s.begin(), s.end(), p->shape()))
                 fail_value("Y and dY must have the shape of Z " + shape_str(Z));
@@ -599,7 +600,7 @@ py::array sparse_gram_py(py::array indptr, py::array indices, py::array data, in
 py::array bf16_round_py(py::array A, int n_threads) {
     check_threads(n_threads);
     if (!has_dtype<float>(A)) fail_type("A: expected float32, got " + std::string(py::str(A.dtype())));
-    if (!(A.flags() & py::array::c_style)) fail_value("A: array must be C-contiguous");
+    check_c_aligned(A, "A");
     const int64_t n = A.size();
     const float* a = static_cast<const float*>(A.data());
     py::array_t<float> out(std::vector<py::ssize_t>(A.shape(), A.shape() + A.ndim()));

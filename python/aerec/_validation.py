@@ -100,6 +100,9 @@ def check_dense(a, *, name, dtype=None, ndim=None, shape=None, writeable=False, 
                 raise ValueError(f"{name} has shape {a.shape}; expected extent {want} in dimension {d}")
     if not a.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous (use np.ascontiguousarray)")
+    if not a.flags.aligned:
+        raise ValueError(f"{name}'s data is not aligned to its dtype (e.g. np.frombuffer at an odd offset); "
+                         "pass a copy (np.array)")
     if writeable and not a.flags.writeable:
         raise ValueError(f"{name} is read-only but is updated in place")
     if require_finite and not np.isfinite(a).all():

@@ -447,3 +447,22 @@ def test_topk_candidates_out_of_range(no_native, cand):
 def test_topk_candidates_wrong_type(no_native, cand):
     with pytest.raises(TypeError):
         kernels.topk(np.ones((2, 5)), 2, candidates=cand)
+
+
+def _odd_offset(shape, dtype):
+    """A C-contiguous array whose data starts one byte past its dtype's alignment."""
+    n = int(np.prod(shape))
+    itemsize = np.dtype(dtype).itemsize
+    a = np.frombuffer(np.zeros(n * itemsize + 1, np.uint8).data, dtype=dtype, count=n, offset=1).reshape(shape)
+    assert a.flags.c_contiguous and not a.flags.aligned
+    return a
+
+
+def test_misaligned_dense_arrays_are_rejected_by_wrapper_and_binding(isa):
+    """Reading a float through a misaligned pointer is undefined behaviour in C++: both layers refuse."""
+    X = _X(np.float32)
+    W = _odd_offset((N_ITEMS, H), np.float32)
+    with pytest.raises(ValueError, match="aligned"):
+        kernels.sparse_encoder_forward(X, W)
+    with pytest.raises(ValueError, match="aligned"):
+        _native.cpu_module().activation_forward(2, 0.0, _odd_offset((4, 3), np.float32), None, 1)
