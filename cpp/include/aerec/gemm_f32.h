@@ -3,11 +3,12 @@
 // Why our own and not NumPy's OpenBLAS: the products of a training step are thin — a batch of 128–500
 // users against 512–20,108 items, or weight gradients with K = the batch. OpenBLAS runs them at 70–85 %
 // of this machine's FMA peak (1 thread: 110–137 of 162 GFLOP/s at the deep autoencoder's shapes),
-// MKL — what PyTorch calls — at 95–100 %. The same structure as BLIS/MKL brings our products there.
+// MKL — what PyTorch calls — at 95–100 %. This kernel follows the structure BLIS and MKL use; measured
+// (benchmarks/RESULTS.md, group gemm_f32): 1.00–1.26× OpenBLAS at those shapes, MKL still up to 1.3× faster.
 //
 // Structure (BLIS): K is cut into kc-blocks of equal size (kc ≤ kKc, a function of K only); for each
 // block, A's rows are packed into panels of kMr rows (kc × kMr, k-major) and B's columns into panels of
-// kNr columns (kc × kNr), both shared by the threads; a register-blocked micro-kernel computes a
+// kNr columns (kc × kNr), by each thread for its own part of C; a register-blocked micro-kernel computes a
 // kMr × kNr tile of C as kc rank-1 updates. Any operand layout is packed the same way (row and column
 // strides), so transposed views (Hᵀ·G, G·Wᵀ) need no copy.
 //
@@ -16,8 +17,8 @@
 // for any n_threads. It is not bit-identical to another BLAS, nor across the ISA variants (the
 // generic module has no FMA).
 //
-// Accuracy: float32 with FMA (or a*b+c without), as any sgemm: |C − A·B| ≤ γ_K·|A|·|B| elementwise,
-// γ_K = K·u/(1 − K·u), u = 2⁻²⁴.
+// Accuracy: float32 with FMA (or a*b+c without), as any sgemm: |C − A·B| ≤ γ_K·|A|·|B| elementwise
+// (γ_{K+1}·(|A|·|B| + |C|) when accumulating), γ_n = n·u/(1 − n·u), u = 2⁻²⁴.
 #pragma once
 
 #include <cstdint>
