@@ -39,10 +39,15 @@ inline std::string shape_str(const py::array& a) {
 
 // C order, and data aligned to the dtype: np.frombuffer at an odd offset gives a C-contiguous array whose
 // elements cannot be read through a T* (undefined behaviour).
-inline void check_c_aligned(const py::array& a, const std::string& name) {
-    if (!(a.flags() & py::array::c_style)) fail_value(name + ": array must be C-contiguous");
+// NumPy's ALIGNED flag covers the data pointer and every stride.
+inline void check_aligned(const py::array& a, const std::string& name) {
     if (!(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
         fail_value(name + ": data is not aligned to its dtype (copy it, e.g. np.array(a))");
+}
+
+inline void check_c_aligned(const py::array& a, const std::string& name) {
+    if (!(a.flags() & py::array::c_style)) fail_value(name + ": array must be C-contiguous");
+    check_aligned(a, name);
 }
 
 // Checks dtype T, C order, alignment and shape (−1 = any extent); returns the data pointer.

@@ -651,10 +651,8 @@ py::array gemm_bf16_py(py::array A, py::array packed, int64_t N, py::object bias
 
 // ---- family 10: the float32 training GEMM -------------------------------------------------------
 
-// A float32 matrix view: element strides (any sign; NumPy byte strides that are not whole elements
-// are refused) and the byte range it spans, for the overlap check.
+// A float32 matrix view: element strides (any sign) and the byte range it spans, for the overlap check.
 struct MatView {
-    const char* name;
     int64_t rows, cols, rs, cs;
     const char *lo, *hi;  // [lo, hi) covers every element
 };
@@ -662,17 +660,11 @@ struct MatView {
 MatView mat_view(const py::array& a, const char* name) {
     if (!has_dtype<float>(a)) fail_type(std::string(name) + ": expected float32, got " + std::string(py::str(a.dtype())));
     if (a.ndim() != 2) fail_value(std::string(name) + ": expected a 2-D array, got shape " + shape_str(a));
-    MatView v{name, a.shape(0), a.shape(1), 0, 0, nullptr, nullptr};
+    check_aligned(a, name);  // also makes every stride a whole number of elements
     const int64_t st[2] = {a.strides(0), a.strides(1)};
-    for (int d = 0; d < 2; ++d)
-        if (st[d] % int64_t(sizeof(float)) != 0)
-            fail_value(std::string(name) + ": strides must be whole float32 elements, got " + std::to_string(st[d]) +
-                       " bytes");
-    v.rs = st[0] / int64_t(sizeof(float));
-    v.cs = st[1] / int64_t(sizeof(float));
+    MatView v{a.shape(0), a.shape(1), st[0] / int64_t(sizeof(float)), st[1] / int64_t(sizeof(float)), nullptr,
+              nullptr};
     const char* p = static_cast<const char*>(a.data());
-    if (reinterpret_cast<uintptr_t>(p) % alignof(float) != 0)
-        fail_value(std::string(name) + ": data is not aligned to float32 (copy it, e.g. np.array(a))");
     v.lo = v.hi = p;
     if (v.rows > 0 && v.cols > 0) {
         int64_t lo = 0, hi = 0;

@@ -9,9 +9,10 @@
 // rows — and each thread runs the serial loops on its part with its own packing buffers: no barrier,
 // no panel packed by one core and read from the other's cache. The operand that is not cut is packed
 // by every thread (a second copy of A when cutting columns: M·K elements against M·N·K/T FMAs).
-// A first version packed shared panels behind a spin barrier; at 2 threads half of every panel then
-// came from the other core's L2, and Mult-VAE's output-layer products ran at 189–196 GFLOP/s against
-// 211–220 for independent BLAS calls per column block.
+// A first version packed shared panels behind a spin barrier (so half of every panel a thread read was
+// packed by the other core — the likely cost, not measured apart): Mult-VAE's two output-layer products
+// ran at 189 and 196 GFLOP/s against 211 and 220 for independent BLAS calls per column block, and the
+// private-panel version took 0.92–1.02× its time (same-process A/B, 21 rounds, 2 threads).
 #include "aerec/gemm_f32.h"
 
 #include <algorithm>
@@ -191,16 +192,13 @@ inline void transpose16(__m512 r[16]) {
 #endif
 #endif
 
-// Panel q of an operand block, k-major: dst[k * W + w] = src(k0 + k, w0 + q·W + w) for the panel's w < width,
-// 0 beyond (the padding only reaches C's rows/columns that are never stored). src(k, w) = s[k*ks + w*ws].
+// One panel, k-major: dst[k * W + w] = s[k*ks + w*ws] for k < kc and w < width, 0 for width ≤ w < W (the
+// padding only reaches rows/columns of C that are never stored).
 template <int W>
 void pack_panel(const float* s, int64_t ks, int64_t ws, int64_t kc, int64_t width, float* dst) {
     if (width < W) std::memset(dst, 0, sizeof(float) * W * kc);
-    if (ws == 1) {  // contiguous along the panel's width: row copies (fixed-size ones inline)
-        if (width == W)
-            for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * W, s + k * ks, sizeof(float) * W);
-        else
-            for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * W, s + k * ks, sizeof(float) * width);
+    if (ws == 1) {  // contiguous along the panel's width: row copies
+        for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * W, s + k * ks, sizeof(float) * width);
     } else if (ks == 1) {  // contiguous along k: a transpose
         int64_t k = 0;
 #if defined(__AVX512F__)

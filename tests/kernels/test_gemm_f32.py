@@ -48,7 +48,7 @@ def _shapes():
 @pytest.mark.parametrize("layout_a", ["c", "t", "s", "n"])
 @pytest.mark.parametrize("layout_b", ["c", "t", "s", "n"])
 def test_gemm_f32_matches_oracle_for_every_layout(isa, layout_a, layout_b):
-    rng = np.random.default_rng(hash((layout_a, layout_b)) % 2**32)
+    rng = np.random.default_rng(["ctsn".index(layout_a), "ctsn".index(layout_b)])  # not hash(): salted per run
     for M, K, N in _shapes():
         A, B = _operand(rng, (M, K), layout_a), _operand(rng, (K, N), layout_b)
         got = kernels.gemm_f32(A, B)
