@@ -40,11 +40,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 #: name → (estimator factory source, explicit ratings?, module whose ``minibatches`` is bounded)
 CASES = {
-    "MultVAE": ("aerec.MultVAE(n_epochs=1, random_state=0)", False, "aerec.vae"),
-    "MultDAE": ("aerec.MultDAE(n_epochs=1, random_state=0)", False, "aerec.vae"),
-    "AutoRec (item-based)": ("aerec.AutoRec(item_based=True, n_epochs=1, random_state=0)", True, "aerec.autorec"),
-    "AutoRec (user-based)": ("aerec.AutoRec(item_based=False, n_epochs=1, random_state=0)", True, "aerec.autorec"),
-    "DeepAutoencoder": ("aerec.DeepAutoencoder(n_epochs=1, random_state=0)", True, "aerec.deep_ae"),
+    "MultVAE": ("aerec.MultVAE(n_epochs=1, random_state=0)", False, "aerec.models.vae"),
+    "MultDAE": ("aerec.MultDAE(n_epochs=1, random_state=0)", False, "aerec.models.vae"),
+    "AutoRec (item-based)": ("aerec.AutoRec(item_based=True, n_epochs=1, random_state=0)", True, "aerec.models.autorec"),
+    "AutoRec (user-based)": ("aerec.AutoRec(item_based=False, n_epochs=1, random_state=0)", True, "aerec.models.autorec"),
+    "DeepAutoencoder": ("aerec.DeepAutoencoder(n_epochs=1, random_state=0)", True, "aerec.models.deep_ae"),
     "EASE": ("aerec.EASE(l2=500.0)", False, None),
 }
 

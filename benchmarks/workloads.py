@@ -262,7 +262,7 @@ def build(name, impl, n_threads):
             def run():
                 aerec.AutoRec(n_components=h, n_epochs=1, random_state=0, n_threads=n_threads).fit(R)
             return run
-        from aerec._explicit import transpose_csr
+        from aerec.models._rating import transpose_csr
 
         S = transpose_csr(R)  # I-AutoRec: samples = items, inputs = users
         if impl == "numpy":

@@ -355,7 +355,7 @@ def test_bad_predict_and_recommend_every_estimator(name):
 
 
 def test_recommend_refuses_a_huge_k_with_the_size(monkeypatch):
-    import aerec._base as base
+    import aerec.models._base as base
 
     model = _fitted("EASE")
     with pytest.raises(MemoryError, match=r"recommend would need .*GiB.*smaller k"):

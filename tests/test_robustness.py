@@ -127,7 +127,7 @@ def test_concurrent_recommend_equals_sequential(make):
 
 
 def test_dense_results_too_large_are_refused(monkeypatch):
-    import aerec._base as base
+    import aerec.models._base as base
 
     monkeypatch.setattr(base, "DEFAULT_MAX_DENSE_BYTES", 1000)
     model = aerec.EASE(l2=10.0).fit(X)

@@ -13,7 +13,9 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import aerec
-from aerec.estimators import ALL_ESTIMATORS
+from aerec import models
+
+ALL_ESTIMATORS = [getattr(models, name) for name in models.__all__]
 
 
 def _small(est):

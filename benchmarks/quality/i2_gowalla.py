@@ -86,7 +86,7 @@ def ease_seconds_per_fit(n_items, threads, n0=6000):
     n0 = min(n0, n_items)
     from aerec._linalg import cholesky_inverse
     from aerec._threads import blas_threads
-    from aerec.ease import _block_size
+    from aerec.models.ease import _block_size
 
     rng = np.random.default_rng(0)
     A = rng.standard_normal((n0, n0 // 2)).astype(np.float32)
@@ -160,7 +160,7 @@ def run_vae(train, test, epochs, threads, seed, verbose, vae_params=None, valida
 
 def run_ease(train, test, grid, lam, threads, max_minutes, val_seed, select_items=None, ease_threads=None):
     from aerec import EASE
-    from aerec.ease import available_memory_bytes
+    from aerec.models.ease import available_memory_bytes
 
     n = train.shape[1]
     if ease_threads is not None:

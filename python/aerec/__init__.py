@@ -17,11 +17,8 @@ from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import datasets, kernels, metrics, model_selection
 from ._config import config, show_config
-from .autorec import AutoRec
-from .deep_ae import DeepAutoencoder
-from .ease import EASE, Popularity
+from .models import EASE, AutoRec, DeepAutoencoder, MultDAE, MultVAE, Popularity
 from .persistence import load
-from .vae import MultDAE, MultVAE
 
 try:
     __version__ = _version("aerec")

@@ -161,14 +161,14 @@ def _models(quick):
 
 def cmd_demo(args):
     from .metrics import evaluate_rankings
-    from .vae import split_users
+    from .model_selection import holdout_users
 
     X, what = _load_data(args.data, args.seed)
     rng = np.random.RandomState(args.seed)
     if not 0 < args.heldout < 1:
         raise UserError(f"--heldout must be a fraction in (0, 1), got {args.heldout}")
     with _user_errors("--heldout"):
-        train, fold_in, target = split_users(X, args.heldout, rng)
+        train, fold_in, target = holdout_users(X, args.heldout, rng, _name="--heldout")
     print(f"data: {what}: {X.shape[0]:,} users × {X.shape[1]:,} items, {X.nnz:,} interactions")
     print(f"held out {fold_in.shape[0]:,} users (80 % fold-in → 20 % target); training on {train.shape[0]:,}\n")
     rows = []
@@ -215,12 +215,12 @@ def _parse_params(pairs):
 
 
 def _estimator(name, params):
-    from . import estimators
+    from . import models
 
-    classes = {cls.__name__.lower(): cls for cls in estimators.ALL_ESTIMATORS}
+    classes = {n.lower(): getattr(models, n) for n in models.__all__}
     cls = classes.get(name.lower())
     if cls is None:
-        raise UserError(f"unknown model {name!r}; choose from {', '.join(c.__name__ for c in estimators.ALL_ESTIMATORS)}")
+        raise UserError(f"unknown model {name!r}; choose from {', '.join(models.__all__)}")
     valid = cls().get_params()
     unknown = set(params) - set(valid)
     if unknown:

@@ -2,6 +2,8 @@
 
 * :func:`random_rating_split` / :func:`holdout_ratings` — protocol E1 (and the validation hold-out of
   E1/E2): a seeded random split of the *stored ratings* of a users x items matrix.
+* :func:`holdout_users` — the validation hold-out of protocol I1 inside a training set: a seeded share
+  of the users, each split into fold-in and target items.
 * :func:`strong_generalization_split` — protocol I1, the Mult-VAE preprocessing of Liang et al. (2018)
   reproduced step by step (same filtering, same random draws, same row and column order).
 
@@ -24,6 +26,7 @@ __all__ = [
     "RatingSplit",
     "random_rating_split",
     "holdout_ratings",
+    "holdout_users",
     "StrongGeneralizationSplit",
     "strong_generalization_split",
 ]
@@ -149,6 +152,55 @@ def holdout_ratings(X, fraction, random_state=0) -> RatingSplit:
         ``(train, test)`` where ``test`` is the held-out (validation) part.
     """
     return _split_ratings(X, fraction, random_state, "fraction")
+
+
+def holdout_users(X, fraction, random_state=None, *, target_prop=0.2, min_items=5, _name="fraction"):
+    """Hold out a seeded share of the users (rows) of ``X``, each split into fold-in and target items.
+
+    The validation set of the implicit models' early stopping: a held-out user's history is folded
+    in and its targets are ranked, as in protocol I1.
+
+    Parameters
+    ----------
+    X : sparse matrix of shape (n_users, n_items)
+        Interactions, canonical CSR (sorted indices, no duplicates).
+    fraction : float
+        Share of the users held out, rounded to the nearest user count; at least one user must be
+        held out and one kept.
+    random_state : int, None, numpy RandomState or Generator
+        Seed: first a permutation of the users, then each held-out user's target draw.
+    target_prop : float, default=0.2
+        Share of a held-out user's items drawn as its target (rounded down).
+    min_items : int, default=5
+        Users with fewer items keep them all as fold-in (empty target row).
+
+    Returns
+    -------
+    train, fold_in, target : csr_array
+        The kept users' rows (in their original order), and the held-out users' fold-in and target
+        rows (in ascending user order), the latter two of shape (n_heldout, n_items).
+    """
+    rng = _rng(random_state)
+    n = X.shape[0]
+    n_val = int(round(fraction * n))
+    if not 1 <= n_val < n:
+        raise ValueError(f"{_name}={fraction} leaves no training or no validation users ({n} users)")
+    perm = rng.permutation(n)
+    val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    V = X[val].tocoo()
+    target = np.zeros(V.nnz, dtype=bool)
+    order = np.argsort(V.row, kind="stable")
+    counts = np.bincount(V.row, minlength=n_val)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    for u in range(n_val):
+        c = counts[u]
+        if c >= min_items:
+            pick = rng.choice(c, size=int(target_prop * c), replace=False)
+            target[order[starts[u] + pick]] = True
+    shape = (n_val, X.shape[1])
+    fold_in = sp.csr_array((V.data[~target], (V.row[~target], V.col[~target])), shape=shape)
+    tgt = sp.csr_array((V.data[target], (V.row[target], V.col[target])), shape=shape)
+    return X[train], fold_in, tgt
 
 
 # ---- I1: strong generalisation (Mult-VAE preprocessing) ------------------------------------------

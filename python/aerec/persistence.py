@@ -33,10 +33,20 @@ def _check_path(path):
     return os.fspath(path)
 
 
-def _registry():
-    from . import estimators
+#: Estimator classes by name, filled by the estimators' base class as each class is defined, so this
+#: module imports no model (``aerec.models`` imports it, not the other way round).
+_REGISTRY = {}
 
-    return {cls.__name__: cls for cls in estimators.ALL_ESTIMATORS}
+
+def register(cls):
+    """Make ``cls`` loadable by :func:`load` under its class name (called by the estimators' base)."""
+    _REGISTRY[cls.__name__] = cls
+    return cls
+
+
+def registered_estimators():
+    """The estimator classes :func:`load` can rebuild, in the order they were defined."""
+    return list(_REGISTRY.values())
 
 
 def _jsonable(value):
@@ -125,7 +135,7 @@ def load(path, *, return_extra=False):
         raise ModelFileError(f"{path}: written with model format version {version!r} by aerec "
                              f"{header.get('aerec_version')}; this aerec reads up to version {FORMAT_VERSION}. "
                              "Upgrade aerec to load it.")
-    classes = _registry()
+    classes = _REGISTRY
     name = header.get("estimator")
     if name not in classes:
         raise ModelFileError(f"{path}: unknown estimator {name!r}")

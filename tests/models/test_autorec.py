@@ -63,7 +63,7 @@ def test_gradients_match_finite_differences(ratings, item_based, optimizer, inpu
     ``separate_inputs``: the encoder reads other values than the targets (as with a baseline)."""
     X = ratings[0][:30, :20]
     X = X[:, np.flatnonzero(np.diff(X.tocsc().indptr))]  # drop empty columns
-    S = aerec._explicit.transpose_csr(X) if item_based else sp.csr_array(X)
+    S = aerec.models._rating.transpose_csr(X) if item_based else sp.csr_array(X)
     S = sp.csr_array(S, dtype=np.float64)
     model = small(item_based=item_based, optimizer=optimizer, n_components=5, activation="tanh",
                   output_activation="selu", dtype="float64", input_dropout=input_dropout)
@@ -238,15 +238,15 @@ def test_ctrl_c_stops_between_batches(ratings):
 
 def test_weights_that_cannot_fit_are_refused_up_front(ratings, monkeypatch):
     """Item-based weights scale with the users (8 users × h arrays with grads and Adam state)."""
-    import aerec.autorec
+    import aerec.models.autorec
 
     train = ratings[0]
-    monkeypatch.setattr(aerec.autorec, "available_memory_bytes", lambda: 1000)
+    monkeypatch.setattr(aerec.models.autorec, "available_memory_bytes", lambda: 1000)
     with pytest.raises(MemoryError, match=r"users as inputs and n_components=8 .*GiB.*item_based=False"):
         small(n_components=8).fit(train)
     with pytest.raises(MemoryError, match=r"items as inputs"):
         small(n_components=8, item_based=False).fit(train)
-    monkeypatch.setattr(aerec.autorec, "available_memory_bytes", lambda: None)  # unknown: no refusal
+    monkeypatch.setattr(aerec.models.autorec, "available_memory_bytes", lambda: None)  # unknown: no refusal
     small(n_components=8, n_epochs=1).fit(train)
 
 
@@ -269,7 +269,7 @@ def _ridge_biases_oracle(X, mu, lam):
 
 @pytest.mark.parametrize("lam", [0.5, 5.0, 50.0])
 def test_rating_biases_match_the_ridge_oracle(ratings, lam):
-    from aerec._explicit import rating_biases, row_biases
+    from aerec.models._rating import rating_biases, row_biases
 
     X = sp.csr_array(ratings[0][:40, :30], dtype=np.float64)
     mu = X.data.mean()
@@ -282,7 +282,7 @@ def test_rating_biases_match_the_ridge_oracle(ratings, lam):
 def test_rating_biases_exact_where_alternating_updates_are_slow():
     """A dense, strongly coupled matrix (every user rates most items), where 20 alternating sweeps
     stay far from the minimiser: the solve must still match the oracle."""
-    from aerec._explicit import rating_biases
+    from aerec.models._rating import rating_biases
 
     rng = np.random.default_rng(5)
     full = 3.5 + rng.normal(0, 1, (60, 1)) + rng.normal(0, 1, (1, 25)) + 0.3 * rng.standard_normal((60, 25))
@@ -293,7 +293,7 @@ def test_rating_biases_exact_where_alternating_updates_are_slow():
 
 
 def test_rating_biases_handle_empty_rows_and_columns_without_penalty(ratings):
-    from aerec._explicit import rating_biases, row_biases
+    from aerec.models._rating import rating_biases, row_biases
 
     X = sp.csr_array(ratings[0][:40, :30], dtype=np.float64).tolil()
     X[3, :] = 0
@@ -310,7 +310,7 @@ def test_rating_biases_handle_empty_rows_and_columns_without_penalty(ratings):
 def test_baseline_predictions_are_biases_plus_the_network(ratings, item_based):
     """predict = clip(μ + b_u + b_i + f(g(r·W + b)·Vᵀ + c)), the network reading the raw ratings; the
     user biases come from the history passed in."""
-    from aerec._explicit import row_biases
+    from aerec.models._rating import row_biases
 
     train, test = ratings
     model = small(item_based=item_based, baseline="biases", baseline_l2=3.0, dtype="float64").fit(train)
@@ -389,7 +389,7 @@ def test_baseline_user_based_folds_in_new_users(ratings):
 def test_douban_baseline_beats_its_biases():
     """The E2 Douban split, a short run: the I-AutoRec with the biases baseline must beat the biases
     alone (0.734 here) — the network must add to them — and the published target 0.74."""
-    from aerec._explicit import rating_biases, row_biases
+    from aerec.models._rating import rating_biases, row_biases
     from aerec.datasets import load_monti
 
     path = ML100K.parent / "douban_monti"

@@ -191,7 +191,7 @@ def test_ctrl_c_stops_between_batches(ratings):
 def test_baseline_predictions_determinism_and_save_load(ratings, tmp_path, refeed):
     """baseline='biases': predictions are μ + b_u + b_i + the network's output (clipped), identical for
     any thread count, and survive save/load; the re-feeding step reads the full prediction."""
-    from aerec._explicit import row_biases
+    from aerec.models._rating import row_biases
 
     train, test = ratings
     kw = dict(baseline="biases", refeed=refeed, dtype="float64", early_stopping=True)

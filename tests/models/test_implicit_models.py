@@ -15,7 +15,7 @@ import scipy.sparse as sp
 import aerec
 from aerec.datasets import make_synthetic
 from aerec.metrics import ndcg_at_k
-from aerec.vae import split_users
+from aerec.model_selection import holdout_users as split_users
 
 
 @pytest.fixture(scope="module")

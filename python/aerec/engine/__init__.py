@@ -5,7 +5,7 @@ through its ``xp`` namespace, so a CUDA backend can slot in without rewriting th
 
 from .backend import CpuBackend, get_backend
 from .layers import Activation, Dense, Dropout, MaskedDecoder, Parameter, Sequential, SparseEncoder
-from .loop import EarlyStopping, minibatches
+from .trainer import EarlyStopping, InterruptGuard, Progress, Trainer, Update, Validation, minibatches
 from .optim import SGD, Adam, RProp, make_optimizer
 
 __all__ = [
@@ -22,6 +22,11 @@ __all__ = [
     "Adam",
     "RProp",
     "make_optimizer",
+    "Trainer",
+    "Update",
+    "Validation",
     "EarlyStopping",
+    "InterruptGuard",
+    "Progress",
     "minibatches",
 ]

@@ -5,13 +5,8 @@ engine and the kernels.
 
 from __future__ import annotations
 
-import contextlib
 import numbers
 import os
-import signal
-import sys
-import threading
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,9 +14,13 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import kernels
-from ._threads import blas_threads, effective_n_threads
-from ._validation import check_float_dtype, check_sparse_structure
+from .. import kernels, persistence
+from .._threads import blas_threads, effective_n_threads
+from .._validation import check_float_dtype, check_sparse_structure
+from ..engine.backend import resolve_device
+from ..engine.cuda import CudaBackend, cuda_status
+from ..engine.trainer import progress_iter
+from ..metrics import ndcg_at_k
 
 #: Refuse to build a dense (rows × items) or (items × items) array larger than this many bytes
 #: unless the caller raises it (``AEREC_MAX_DENSE_BYTES``); recommend() and batching avoid it.
@@ -78,72 +77,6 @@ def to_csr(X, dtype, *, what="X", implicit=True, binarize=True):
     return X
 
 
-class InterruptGuard:
-    """Turns Ctrl-C during a fit into a flag checked between batches, so training stops at a batch
-    boundary with the model consistent (scikit-learn's MLP also stops and warns rather than raise).
-    Only the main thread can install signal handlers; elsewhere Ctrl-C behaves as usual."""
-
-    def __init__(self):
-        self.interrupted = False
-        self._previous = None
-
-    def _handler(self, signum, frame):
-        if self.interrupted:  # a second Ctrl-C: give up immediately
-            raise KeyboardInterrupt
-        self.interrupted = True
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            try:
-                self._previous = signal.signal(signal.SIGINT, self._handler)
-            except ValueError:  # pragma: no cover - unusual embedding
-                self._previous = None
-        return self
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-        return False
-
-
-class Progress:
-    """A tqdm progress bar when verbose (or a plain line per epoch without tqdm)."""
-
-    def __init__(self, total, verbose, desc, unit="epoch"):
-        self.bar = None
-        self.verbose = bool(verbose)
-        if self.verbose:
-            try:
-                from tqdm.auto import tqdm
-
-                self.bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=True)
-            except ImportError:  # pragma: no cover - tqdm is a dependency
-                self.bar = None
-
-    def update(self, **metrics):
-        if not self.verbose:
-            return
-        text = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in metrics.items()}
-        if self.bar is not None:
-            self.bar.set_postfix(text, refresh=False)
-            self.bar.update(1)
-        else:  # pragma: no cover
-            print(" ".join(f"{k}={v}" for k, v in text.items()), file=sys.stderr)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
-
-def progress_iter(iterable, total, verbose, desc, unit):
-    """``iterable`` wrapped in a tqdm bar when verbose, unchanged otherwise."""
-    if not verbose:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
-
-
 def available_memory_bytes():
     """Physical memory currently available (Linux: MemAvailable), or None if unknown."""
     try:
@@ -170,6 +103,11 @@ class RecommenderBase(BaseEstimator):
     _implicit = True
     _score_k = 100
     _batch_rows = 1000  # rows per batch in predict/recommend
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):  # a public estimator: aerec.load can rebuild it
+            persistence.register(cls)
 
     # ---- validation helpers ------------------------------------------------------------------
 
@@ -198,8 +136,6 @@ class RecommenderBase(BaseEstimator):
         except ValueError as exc:  # e.g. a negative seed
             raise ValueError(f"random_state: {exc}") from None
         n_threads = effective_n_threads(getattr(self, "n_threads", None))
-        from .engine.backend import resolve_device
-
         device = resolve_device(getattr(self, "device", "auto"))
         return rng, n_threads, device
 
@@ -335,8 +271,6 @@ class RecommenderBase(BaseEstimator):
         CPU-only machine recommends on the CPU)."""
         if getattr(self, "device_", "cpu") != "cuda" or not hasattr(self, "_device_scorer"):
             return None
-        from .engine.cuda import CudaBackend, cuda_status
-
         if not cuda_status()[0]:
             return None
         be = CudaBackend(self.n_threads_)
@@ -354,17 +288,13 @@ class RecommenderBase(BaseEstimator):
             raise ValueError(f"y has shape {y.shape}; expected {(X.shape[0], self.n_features_in_)}")
         if not self._implicit:
             return -self._rmse(X, y)
-        from .metrics import ndcg_at_k
-
         idx, _ = self.recommend(X, k=self._score_k, exclude_seen=True)
         return float(np.nanmean(ndcg_at_k(idx, y, self._score_k)))
 
     def save(self, path):
         """Write the fitted model to one versioned ``.npz`` file that ``aerec.load`` reads back
         without executing code."""
-        from .persistence import save
-
-        save(self, path)
+        persistence.save(self, path)
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -377,11 +307,3 @@ class RecommenderBase(BaseEstimator):
         tags.input_tags.positive_only = self._implicit  # interactions are counts/weights >= 0
         tags.target_tags.required = False
         return tags
-
-
-@contextlib.contextmanager
-def warn_interrupted(guard, what):
-    yield
-    if guard.interrupted:
-        warnings.warn(f"{what}: training interrupted by the user (Ctrl-C); the model holds the "
-                      "last completed (or best) state.", RuntimeWarning, stacklevel=3)

@@ -15,14 +15,14 @@ import numbers
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from . import kernels
-from ._base import InterruptGuard, Progress, available_memory_bytes
-from ._explicit import _ExplicitAutoencoder, check_weights, transpose_csr
-from ._threads import blas_threads
-from ._validation import check_scalar
-from .engine import Adam, EarlyStopping, RProp, minibatches
-from .engine.backend import get_backend
-from .engine.layers import Parameter, xavier_uniform
+from .. import kernels
+from ._base import available_memory_bytes
+from ._rating import _ExplicitAutoencoder, check_weights, transpose_csr
+from .._threads import blas_threads
+from .._validation import check_scalar
+from ..engine import Adam, RProp, Trainer, Update, Validation, minibatches
+from ..engine.backend import get_backend
+from ..engine.layers import Parameter, xavier_uniform
 
 _ACTIVATIONS = ("sigmoid", "identity", "tanh", "relu", "elu", "selu", "leaky_relu", "swish")
 _LEARNING_RATES = {"adam": 1e-3, "rprop": 0.01}  # learning_rate=None
@@ -362,93 +362,58 @@ class AutoRec(_ExplicitAutoencoder):
         else:
             opt = Adam(be, params, lr=lr, weight_decay=decay)
         seed = int(rng.randint(0, 2**62, dtype=np.int64))
-        stopper = EarlyStopping(params, mode="min", patience=self.patience) if val is not None else None
-        self.loss_curve_, self.validation_scores_ = [], []
-        self.best_epoch_, self.n_iter_, self.n_updates_ = None, 0, 0
-        diverged, epoch = False, 0
         # Full batch: the gradient is accumulated over chunks of samples so the dense (samples × h)
         # activations stay bounded in memory; minibatches are one chunk each.
         chunk = max(1, (64 * 2**20) // (4 * h * np.dtype(dt).itemsize))
-        progress = Progress(self.n_epochs, self.verbose, type(self).__name__)
-        # NaN/inf are detected per batch and reported below; numpy's own warnings would only be noise
-        with InterruptGuard() as guard, blas_threads(n_threads), np.errstate(over="ignore", invalid="ignore"):
-            for epoch in range(int(self.n_epochs)):
+
+        def batches(epoch):
+            return [None] if full_batch else minibatches(n_samples, int(self.batch_size), rng)
+
+        def step(idx):
+            # minibatches: W's and V's gradients arrive row-compact (only the rows the batch touches)
+            # and go to Adam as they are — no zero-fill, scatter or dense read of n_inputs × h arrays
+            # per step; bit-identical to the dense form
+            for p in ((b, c) if not full_batch else params):
+                p.set_dense_grad().fill(0)
+            if idx is None:  # full batch, scale 1/N
                 sse = 0.0
-                if not full_batch:
-                    opt.lr = lr * float(self.lr_decay) ** epoch
-                if full_batch:
-                    batches = [None]
-                else:
-                    batches = minibatches(n_samples, int(self.batch_size), rng)
-                for idx in batches:
-                    if guard.interrupted:
-                        break
-                    # minibatches: W's and V's gradients arrive row-compact (only the rows the batch
-                    # touches) and go to Adam as they are — no zero-fill, scatter or dense read of
-                    # n_inputs × h arrays per step; bit-identical to the dense form
-                    for p in ((b, c) if not full_batch else params):
-                        p.set_dense_grad().fill(0)
-                    if idx is None:  # full batch, scale 1/N
-                        batch_sse = 0.0
-                        for start in range(0, n_samples, chunk):
-                            stop = min(n_samples, start + chunk)
-                            whole = (start, stop) == (0, n_samples)
-                            Sb = S if whole else S[start:stop]
-                            inputs = None if S_in is S else (S_in if whole else S_in[start:stop]).data
-                            batch_sse += self._accumulate(be, Sb, params, 1.0 / N, seed, self.n_updates_, start,
-                                                          int(S.indptr[start]), inputs=inputs)
-                        W.grad += decay * W.value
-                        V.grad += decay * V.value
-                    else:  # minibatch mean squared error (Adam adds the decay)
-                        rows = np.sort(idx)
-                        Sb = S[rows]
-                        if Sb.nnz:
-                            inputs = None if S_in is S else S_in[rows].data
-                            batch_sse = self._accumulate(be, Sb, params, 1.0 / Sb.nnz, seed, self.n_updates_, 0,
-                                                         compact=True, inputs=inputs)
-                        else:  # no ratings in the batch: zero gradients (Adam's moments still decay)
-                            batch_sse = 0.0
-                            for p in (W, V):
-                                p.set_row_grad(xp.zeros(0, dtype=np.int64), xp.zeros((0, h), dtype=dt))
-                    if not np.isfinite(batch_sse):
-                        diverged = True
-                        break
-                    opt.step()
-                    self.n_updates_ += 1
-                    sse += batch_sse
-                if diverged or guard.interrupted:
-                    break
-                self.n_iter_ = epoch + 1
-                penalty = 0.5 * decay * (float(xp.vdot(W.value, W.value)) + float(xp.vdot(V.value, V.value)))
-                self.loss_curve_.append(sse / N + penalty)
-                metrics = {"loss": self.loss_curve_[-1]}
-                stop = False
-                if stopper is not None:
-                    if on_gpu:
-                        publish()  # validation predicts on the host from copies of this epoch's weights
-                    err = self._predict_entries(S_hist, T_val, val_offsets).astype(np.float64) - T_val.data
-                    rmse = float(np.sqrt(np.mean(err * err)))
-                    self.validation_scores_.append(rmse)
-                    metrics["val_rmse"] = rmse
-                    stop = stopper.update(epoch, rmse)
-                    if not np.isfinite(rmse):
-                        diverged = True
-                progress.update(**metrics)
-                if stop or diverged:
-                    break
-        progress.close()
-        if stopper is not None and stopper.best_epoch >= 0:
-            stopper.restore()
-            self.best_epoch_ = stopper.best_epoch
-        if on_gpu:
-            publish()
-        if diverged:
-            self._warn_or_raise_divergence(stopper, epoch, "lower learning_rate (or raise l2)")
-        if guard.interrupted:
-            self._warn_interrupted()
-            if self.n_iter_ == 0 and self.n_updates_ == 0:
-                del self.W_
-                raise KeyboardInterrupt
+                for start in range(0, n_samples, chunk):
+                    stop = min(n_samples, start + chunk)
+                    whole = (start, stop) == (0, n_samples)
+                    Sb = S if whole else S[start:stop]
+                    inputs = None if S_in is S else (S_in if whole else S_in[start:stop]).data
+                    sse += self._accumulate(be, Sb, params, 1.0 / N, seed, self.n_updates_, start,
+                                            int(S.indptr[start]), inputs=inputs)
+                W.grad += decay * W.value
+                V.grad += decay * V.value
+                yield Update(sse, N)
+                return
+            rows = np.sort(idx)  # minibatch mean squared error (Adam adds the decay)
+            Sb = S[rows]
+            if not Sb.nnz:  # no ratings in the batch: zero gradients (Adam's moments still decay)
+                for p in (W, V):
+                    p.set_row_grad(xp.zeros(0, dtype=np.int64), xp.zeros((0, h), dtype=dt))
+                yield Update(0.0, 0)
+                return
+            inputs = None if S_in is S else S_in[rows].data
+            yield Update(self._accumulate(be, Sb, params, 1.0 / Sb.nnz, seed, self.n_updates_, 0, compact=True,
+                                          inputs=inputs), Sb.nnz)
+
+        def penalty(mse):  # the objective / N: training MSE plus the scaled weight penalty
+            return mse + 0.5 * decay * (float(xp.vdot(W.value, W.value)) + float(xp.vdot(V.value, V.value)))
+
+        validation = None
+        if val is not None:
+            def rmse():
+                if on_gpu:
+                    publish()  # validation predicts on the host from copies of this epoch's weights
+                err = self._predict_entries(S_hist, T_val, val_offsets).astype(np.float64) - T_val.data
+                return float(np.sqrt(np.mean(err * err)))
+            validation = Validation(rmse, "min", "val_rmse")
+        Trainer(self, params, opt, n_epochs=self.n_epochs, validation=validation, patience=self.patience,
+                learning_rate=None if full_batch else (lambda epoch: lr * float(self.lr_decay) ** epoch),
+                epoch_loss=penalty, publish=publish if on_gpu else None,
+                advice="lower learning_rate (or raise l2)").fit(batches, step)
         return self
 
     def _check_weight_memory(self, n_in, h, dt):

@@ -1,5 +1,4 @@
-"""EASE (Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019) and a popularity
-baseline.
+"""EASE (Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019).
 
 EASE's closed form: G = XᵀX + λI, P = G⁻¹, B = −P / diag(P) (column-wise) with a zero diagonal,
 scores = X·B. The inverse goes through a blocked Cholesky factorisation and blocked triangular
@@ -15,11 +14,13 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
-from . import kernels
-from ._base import Progress, RecommenderBase, available_memory_bytes
-from ._linalg import cholesky_inverse
-from ._threads import blas_threads
-from ._validation import check_bool, check_scalar
+from .. import kernels
+from ..engine.trainer import Progress
+from ._base import RecommenderBase, available_memory_bytes
+from .._linalg import cholesky_inverse
+from .._threads import blas_threads, effective_n_threads
+from .._validation import check_bool, check_scalar
+from ..engine.backend import get_backend
 
 
 def _block_size(n_items):
@@ -141,8 +142,6 @@ class EASE(RecommenderBase):
     def _fit_cuda(self, X, n, bar):
         """B on the GPU: the Gram kernel, then cuSOLVER's Cholesky (through CuPy) and triangular
         solves: G = LLᵀ, L⁻¹ by solving LY = I, P = G⁻¹ = L⁻ᵀL⁻¹ (a GEMM). Returns B on the host."""
-        from .engine.backend import get_backend
-
         be = get_backend("cuda", self.n_threads_)
         cp = be.xp
         from cupyx.scipy.linalg import solve_triangular
@@ -189,42 +188,5 @@ class EASE(RecommenderBase):
             raise ValueError(f"B is {B.dtype}{B.shape}, expected ({n}, {n}) {scalars['dtype_']}")
         if not np.isfinite(B).all():
             raise ValueError("B holds NaN or infinite values")
-        from ._threads import effective_n_threads
-
         self.B_, self.n_features_in_, self.dtype_ = np.array(B), n, B.dtype
-        self.n_threads_, self.device_ = effective_n_threads(self.n_threads), "cpu"
-
-
-class Popularity(RecommenderBase):
-    """Most-popular baseline: every user gets the items with the most training interactions."""
-
-    def __init__(self, *, dtype="float32", n_threads=None):
-        self.dtype = dtype
-        self.n_threads = n_threads
-
-    def fit(self, X, y=None):
-        self.dtype_ = self._dtype()
-        X = self._validate(X, reset=True)
-        X = self._with_y(X, y)
-        from ._threads import effective_n_threads
-
-        self.n_threads_, self.device_ = effective_n_threads(self.n_threads), "cpu"
-        self.item_counts_ = np.asarray(X.sum(axis=0)).ravel().astype(self.dtype_)
-        return self
-
-    def _score_batch(self, X):
-        return np.broadcast_to(self.item_counts_, (X.shape[0], self.n_features_in_)).copy()
-
-    def _get_fitted_state(self):
-        check_is_fitted(self)
-        return {"arrays": {"item_counts": self.item_counts_},
-                "scalars": {"n_features_in_": self.n_features_in_, "dtype_": self.dtype_.name}}
-
-    def _set_fitted_state(self, arrays, scalars):
-        c = arrays["item_counts"]
-        if c.shape != (int(scalars["n_features_in_"]),) or c.dtype != np.dtype(scalars["dtype_"]):
-            raise ValueError("item_counts does not match n_features_in_/dtype_")
-        from ._threads import effective_n_threads
-
-        self.item_counts_, self.n_features_in_, self.dtype_ = np.array(c), c.shape[0], c.dtype
         self.n_threads_, self.device_ = effective_n_threads(self.n_threads), "cpu"

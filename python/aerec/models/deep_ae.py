@@ -21,13 +21,12 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import InterruptGuard, Progress
-from ._explicit import _ExplicitAutoencoder, check_weights
-from ._threads import blas_threads
-from ._validation import check_layer_widths, check_scalar
-from .engine import SGD, Adam, CpuBackend, EarlyStopping, minibatches
-from .engine.backend import get_backend
-from .engine.layers import Parameter, xavier_uniform
+from ._rating import _ExplicitAutoencoder, check_weights
+from .._threads import blas_threads
+from .._validation import check_layer_widths, check_scalar
+from ..engine import SGD, Adam, CpuBackend, Trainer, Update, Validation, minibatches
+from ..engine.backend import get_backend
+from ..engine.layers import Parameter, xavier_uniform
 
 _ALIASES = {"lrelu": "leaky_relu", "none": "identity"}
 _ACTIVATIONS = ("selu", "elu", "leaky_relu", "lrelu", "relu", "sigmoid", "tanh", "swish", "identity", "none")
@@ -431,89 +430,47 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         else:
             opt = Adam(be, params, lr=self._learning_rate(0), weight_decay=float(self.l2))
         seed = int(rng.randint(0, 2**62, dtype=np.int64))
-        stopper = EarlyStopping(params, mode="min", patience=self.patience) if val is not None else None
-        self.loss_curve_, self.refeed_loss_curve_, self.validation_scores_ = [], [], []
-        self.best_epoch_, self.n_iter_, self.n_updates_ = None, 0, 0
-        refeed, diverged, epoch = int(self.refeed), False, 0
-        progress = Progress(self.n_epochs, self.verbose, type(self).__name__)
-        # NaN/inf are detected per batch and reported below; numpy's own warnings would only be noise
-        # products run as blocks of single-threaded BLAS on the backend's pool (engine/backend.py)
-        with InterruptGuard() as guard, blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
-            for epoch in range(int(self.n_epochs)):
-                opt.lr = self._learning_rate(epoch)
-                sse, n_obs, dense_sum, n_dense = 0.0, 0, 0.0, 0
-                for idx in minibatches(X_tr.shape[0], int(self.batch_size), rng):
-                    if guard.interrupted:
-                        break
-                    rows = np.sort(idx)
-                    Xb = X_tr[rows]
-                    if Xb.nnz == 0:
-                        continue
-                    targets = None if R_tr is X_tr else R_tr[rows].data
-                    base = None
-                    if refeed and bu_tr is not None:  # the dense baseline of these rows, for re-feeding
-                        base = be.asarray(((bu_tr[rows] + self.rating_mean_)[:, np.newaxis]
-                                           + self.item_bias_[np.newaxis, :]).astype(self.dtype_))
-                    self._zero_grads(params)
-                    loss, dense = self._sparse_step(be, Xb, seed, self.n_updates_, want_dense=refeed > 0,
-                                                    targets=targets)
-                    if not np.isfinite(loss):
-                        diverged = True
-                        break
-                    opt.step()
-                    self.n_updates_ += 1
-                    sse += loss * Xb.nnz
-                    n_obs += Xb.nnz
-                    for t in range(refeed):
-                        self._zero_grads(params)
-                        loss, dense = self._dense_step(be, dense, seed, self.n_updates_, want_dense=t + 1 < refeed,
-                                                       base=base)
-                        if not np.isfinite(loss):
-                            diverged = True
-                            break
-                        opt.step()
-                        self.n_updates_ += 1
-                        dense_sum += loss
-                        n_dense += 1
-                    if diverged:
-                        break
-                if diverged or guard.interrupted:
-                    break
-                self.n_iter_ = epoch + 1
-                self.loss_curve_.append(sse / max(n_obs, 1))
-                metrics = {"loss": self.loss_curve_[-1]}
-                if refeed:
-                    self.refeed_loss_curve_.append(dense_sum / max(n_dense, 1))
-                stop = False
-                if stopper is not None:
-                    S_hist, val_offsets, T_val = val
-                    if on_gpu:
-                        self._publish(be.to_host)  # validation predicts on the host from this epoch's copies
-                    err = self._predict_entries(S_hist, T_val, val_offsets).astype(np.float64) - T_val.data
-                    if on_gpu:
-                        self._publish()
-                    rmse = float(np.sqrt(np.mean(err * err)))
-                    self.validation_scores_.append(rmse)
-                    metrics["val_rmse"] = rmse
-                    stop = stopper.update(epoch, rmse)
-                    diverged = not np.isfinite(rmse)
-                progress.update(**metrics)
-                if stop or diverged:
-                    break
-        progress.close()
-        if stopper is not None and stopper.best_epoch >= 0:
-            stopper.restore()
-            self.best_epoch_ = stopper.best_epoch
-        if on_gpu:
-            self._publish(be.to_host)
-        if diverged:
-            self._warn_or_raise_divergence(stopper, epoch, "lower learning_rate (dense re-feeding and deep SELU "
-                                           "stacks are sensitive to it) or use optimizer='adam'")
-        if guard.interrupted:
-            self._warn_interrupted()
-            if self.n_iter_ == 0 and self.n_updates_ == 0:
-                del self.encoder_coefs_
-                raise KeyboardInterrupt
+        refeed = int(self.refeed)
+        self.refeed_loss_curve_ = []
+
+        def batches(epoch):
+            return minibatches(X_tr.shape[0], int(self.batch_size), rng)
+
+        def step(idx):
+            rows = np.sort(idx)
+            Xb = X_tr[rows]
+            if Xb.nnz == 0:
+                return
+            targets = None if R_tr is X_tr else R_tr[rows].data
+            base = None
+            if refeed and bu_tr is not None:  # the dense baseline of these rows, for re-feeding
+                base = be.asarray(((bu_tr[rows] + self.rating_mean_)[:, np.newaxis]
+                                   + self.item_bias_[np.newaxis, :]).astype(self.dtype_))
+            self._zero_grads(params)
+            loss, dense = self._sparse_step(be, Xb, seed, self.n_updates_, want_dense=refeed > 0, targets=targets)
+            yield Update(loss * Xb.nnz, Xb.nnz)
+            for t in range(refeed):  # each re-feeding step reads the output of the pass before it
+                self._zero_grads(params)
+                loss, dense = self._dense_step(be, dense, seed, self.n_updates_, want_dense=t + 1 < refeed, base=base)
+                yield Update(loss, 1, curve=1)
+
+        validation = None
+        if val is not None:
+            S_hist, val_offsets, T_val = val
+
+            def rmse():
+                if on_gpu:
+                    self._publish(be.to_host)  # validation predicts on the host from this epoch's copies
+                err = self._predict_entries(S_hist, T_val, val_offsets).astype(np.float64) - T_val.data
+                if on_gpu:
+                    self._publish()
+                return float(np.sqrt(np.mean(err * err)))
+            validation = Validation(rmse, "min", "val_rmse")
+        Trainer(self, params, opt, n_epochs=self.n_epochs, curves=("loss_curve_", "refeed_loss_curve_")[:1 + (refeed > 0)],
+                validation=validation, patience=self.patience, learning_rate=self._learning_rate,
+                publish=(lambda: self._publish(be.to_host)) if on_gpu else None,
+                advice="lower learning_rate (dense re-feeding and deep SELU stacks are sensitive to it) or use "
+                       "optimizer='adam'").fit(batches, step)
         self._drop_training_state()
         return self
 

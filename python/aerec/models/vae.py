@@ -20,12 +20,15 @@ import scipy.sparse as sp
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import InterruptGuard, Progress, RecommenderBase, to_csr
-from ._threads import blas_threads
-from ._validation import check_bool, check_layer_widths, check_scalar
-from .engine import Adam, CpuBackend, EarlyStopping, minibatches
-from .engine.backend import backend_for, get_backend
-from .engine.layers import Parameter, xavier_uniform
+from .. import kernels
+from ._base import RecommenderBase, to_csr
+from .._threads import blas_threads, effective_n_threads
+from .._validation import check_bool, check_layer_widths, check_scalar
+from ..engine import Adam, CpuBackend, Trainer, Update, Validation, minibatches
+from ..engine.backend import array_namespace, backend_for, get_backend
+from ..metrics import ndcg_at_k
+from ..model_selection import holdout_users
+from ..engine.layers import Parameter, xavier_uniform
 
 #: recommend screens in bfloat16 (``_screened_ranker``) when the catalogue has at least this many items
 #: per recommended item (the rescored candidates grow with k: about 1.5·k at k = 100; at 20,108 items it
@@ -47,31 +50,6 @@ def _row_scale(X, dtype):
     """1/‖x_r‖₂ per row (TensorFlow's l2_normalize: norms floored at 1e-6)."""
     sq = np.asarray(X.multiply(X).sum(axis=1)).ravel()
     return (1.0 / np.sqrt(np.maximum(sq, 1e-12))).astype(dtype)
-
-
-def split_users(X, fraction, rng, target_prop=0.2, min_items=5):
-    """Hold out a fraction of users for validation: returns (train, val_fold_in, val_target).
-    Each held-out user with ≥ min_items items gives a random target_prop of them as target."""
-    n = X.shape[0]
-    n_val = int(round(fraction * n))
-    if not 1 <= n_val < n:
-        raise ValueError(f"validation_fraction={fraction} leaves no training or no validation users ({n} users)")
-    perm = rng.permutation(n)
-    val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    V = X[val].tocoo()
-    target = np.zeros(V.nnz, dtype=bool)
-    order = np.argsort(V.row, kind="stable")
-    counts = np.bincount(V.row, minlength=n_val)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    for u in range(n_val):
-        c = counts[u]
-        if c >= min_items:
-            pick = rng.choice(c, size=int(target_prop * c), replace=False)
-            target[order[starts[u] + pick]] = True
-    shape = (n_val, X.shape[1])
-    fold_in = sp.csr_array((V.data[~target], (V.row[~target], V.col[~target])), shape=shape)
-    tgt = sp.csr_array((V.data[target], (V.row[target], V.col[target])), shape=shape)
-    return X[train], fold_in, tgt
 
 
 class _MultAutoencoder(TransformerMixin, RecommenderBase):
@@ -270,7 +248,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
             if X_val.shape[1] != X.shape[1] or y_val.shape != X_val.shape:
                 raise ValueError(f"X_val/y_val must have shape (n_val_users, {X.shape[1]}) each")
         elif self.early_stopping:
-            X, X_val, y_val = split_users(X, float(self.validation_fraction), rng)
+            X, X_val, y_val = holdout_users(X, float(self.validation_fraction), rng, _name="validation_fraction")
         if X.nnz == 0:
             raise ValueError("X has no interactions to learn from")
         be = get_backend(device, n_threads)
@@ -282,12 +260,8 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
             params += [Parameter("W", W, decay=True), Parameter("b", b, decay=False)]
         opt = Adam(be, params, lr=self.learning_rate, weight_decay=2.0 * self.l2)
         seed = int(rng.randint(0, 2**62, dtype=np.int64))
-        stopper = EarlyStopping(params, mode="max", patience=self.patience) if X_val is not None else None
         self.coefs_, self.intercepts_ = coefs, intercepts  # live views of the parameters
-        self.loss_curve_, self.validation_scores_ = [], []
-        self.best_epoch_, self.n_iter_ = None, 0
-        updates, diverged, beta = 0, False, 0.0
-        progress = Progress(self.n_epochs, self.verbose, type(self).__name__)
+        self.beta_ = 0.0
         batch_of = lambda idx: (X[idx], None)  # noqa: E731 - host CSR rows; row scales computed per batch
         if be.name == "cuda":
             # The training matrix is validated and uploaded once; each minibatch is gathered on the
@@ -297,73 +271,38 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
             def batch_of(idx):
                 rows = be.asarray(idx.astype(np.int64))
                 return X_dev.take_rows(be.xp, rows), rs_all[rows]
-        with InterruptGuard() as guard, blas_threads(1):  # products run on the backend's pool
-            for epoch in range(int(self.n_epochs)):
-                total, n_seen = 0.0, 0
-                for idx in minibatches(X.shape[0], int(self.batch_size), rng):
-                    if guard.interrupted:
-                        break
-                    Xb, rs_b = batch_of(idx)
-                    if self.beta is not None:
-                        beta = float(self.beta)
-                    elif self.anneal_steps > 0:
-                        beta = min(float(self.beta_cap), updates / float(self.anneal_steps))
-                    else:
-                        beta = float(self.beta_cap)
-                    loss = self._train_step(be, Xb, params, beta if self._variational else 0.0, seed, updates,
-                                            row_scale=rs_b)
-                    if not np.isfinite(loss):
-                        diverged = True
-                        break
-                    opt.step()
-                    updates += 1
-                    total += loss * Xb.shape[0]
-                    n_seen += Xb.shape[0]
-                if diverged or guard.interrupted:
-                    break
-                self.n_iter_ = epoch + 1
-                self.loss_curve_.append(total / max(n_seen, 1))
-                metrics = {"loss": self.loss_curve_[-1]}
-                if stopper is not None:
-                    score = self._validation_ndcg(X_val, y_val)
-                    self.validation_scores_.append(score)
-                    metrics["val_ndcg@100"] = score
-                    stop = stopper.update(epoch, score)
-                    progress.update(**metrics)
-                    if stop:
-                        break
-                else:
-                    progress.update(**metrics)
-        progress.close()
-        if stopper is not None and stopper.best_epoch >= 0:
-            stopper.restore()
-            self.best_epoch_ = stopper.best_epoch
-        if be.name == "cuda":  # fitted attributes are host NumPy arrays, whatever trained them
+
+        def batches(epoch):
+            return minibatches(X.shape[0], int(self.batch_size), rng)
+
+        def step(idx):
+            Xb, rs_b = batch_of(idx)
+            if self.beta is not None:
+                beta = float(self.beta)
+            elif self.anneal_steps > 0:
+                beta = min(float(self.beta_cap), self.n_updates_ / float(self.anneal_steps))
+            else:
+                beta = float(self.beta_cap)
+            self.beta_ = beta
+            loss = self._train_step(be, Xb, params, beta if self._variational else 0.0, seed, self.n_updates_,
+                                    row_scale=rs_b)
+            yield Update(loss * Xb.shape[0], Xb.shape[0])
+
+        def publish():  # fitted attributes are host NumPy arrays, whatever trained them
             self.coefs_ = [be.to_host(p.value) for p in params[0::2]]
             self.intercepts_ = [be.to_host(p.value) for p in params[1::2]]
-        if diverged:
-            if stopper is None or stopper.best_epoch < 0:
-                raise FloatingPointError(f"{type(self).__name__}: the training loss became NaN/inf in epoch "
-                                         f"{len(self.loss_curve_) + 1}; lower learning_rate")
-            import warnings
 
-            warnings.warn(f"{type(self).__name__}: training diverged (NaN/inf loss); restored the best epoch "
-                          f"({self.best_epoch_})", RuntimeWarning, stacklevel=2)
-        if guard.interrupted:
-            import warnings
-
-            warnings.warn(f"{type(self).__name__}: training interrupted (Ctrl-C) after {self.n_iter_} epochs; "
-                          "the model holds the best (or last complete) state", RuntimeWarning, stacklevel=2)
-            if self.n_iter_ == 0 and updates == 0:
-                del self.coefs_
-                raise KeyboardInterrupt
-        self.beta_ = beta if updates else 0.0
-        self.n_updates_ = updates
+        validation = None
+        if X_val is not None:
+            validation = Validation(lambda: self._validation_ndcg(X_val, y_val), "max", "val_ndcg@100",
+                                    nan_diverges=False)
+        Trainer(self, params, opt, n_epochs=self.n_epochs, validation=validation, patience=self.patience,
+                publish=publish if be.name == "cuda" else None).fit(batches, step)
+        if not self.n_updates_:
+            self.beta_ = 0.0
         return self
 
     def _validation_ndcg(self, X_val, y_val):
-        from .metrics import ndcg_at_k
-
         idx = np.empty((X_val.shape[0], self._score_k), dtype=np.int64)
         for s in self._batches(X_val.shape[0]):
             scores = self._score_batch(X_val[s])
@@ -371,9 +310,6 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         return float(np.nanmean(ndcg_at_k(idx, y_val, self._score_k)))
 
     def _topk(self, scores, X):
-        from . import kernels
-        from .engine.backend import array_namespace
-
         if array_namespace(scores) is not np:  # validation during a fit on the GPU
             be = backend_for([scores])
             return be.to_host(be.topk(scores, self._score_k, exclude=X)[0])
@@ -410,8 +346,6 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         while those weights are unchanged — checked on every call by a fingerprint of their bits (an
         xor and a float64 sum, ≈ 10 ms at the ML-20M shape against ≈ 65 ms to prepare), so a refit or
         an in-place edit prepares them again. Not pickled or saved."""
-        from . import kernels
-
         hidden, W, c = self._cpu_hidden()
         key = (W.shape, _fingerprint(W), _fingerprint(c))
         cached = self.__dict__.get("_scoring_cache")
@@ -424,8 +358,6 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
     def _bf16_scorer(self):
         """Scores of a CSR batch with the output layer in bfloat16 (``kernels.gemm_bf16``), on the
         CPU, from the prepared output weights (``_prepared_output``)."""
-        from . import kernels
-
         hidden, Wp, c = self._prepared_output(keep_exact=False)
         return lambda X: kernels.gemm_bf16(hidden(X), Wp, c, n_threads=self.n_threads_)
 
@@ -434,8 +366,6 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         screen on AMX, then the few candidates it leaves rescored in float64), or None where that is
         not faster or too big: no AMX here, a float64 model, k too large a share of the items, too few
         rows, or output weights whose prepared copies would exceed SCREEN_MAX_BYTES."""
-        from . import kernels
-
         W = self.coefs_[-1]
         if (self.dtype_ != np.float32 or k > self.n_features_in_ // SCREEN_ITEMS_PER_K or n_rows < SCREEN_MIN_ROWS
                 or W.nbytes * 3 // 2 > SCREEN_MAX_BYTES or not kernels.amx_bf16_available()):
@@ -491,8 +421,6 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
             intercepts.append(np.array(b))
         if len(arrays) != 2 * len(shapes) + 2:
             raise ValueError("unexpected arrays in the file")
-        from ._threads import effective_n_threads
-
         self.coefs_, self.intercepts_ = coefs, intercepts
         self.loss_curve_ = list(arrays["loss_curve"])
         self.validation_scores_ = list(arrays["validation_scores"])

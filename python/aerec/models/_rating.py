@@ -18,11 +18,12 @@ import scipy.sparse as sp
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import kernels
+from .. import kernels
 from ._base import RecommenderBase, check_dense_size, to_csr
-from ._threads import blas_threads
-from ._validation import check_bool, check_scalar
-from .engine.backend import CpuBackend
+from .._threads import blas_threads, effective_n_threads
+from .._validation import check_bool, check_scalar
+from ..engine.backend import CpuBackend
+from ..model_selection import holdout_ratings
 
 UNSEEN_POLICIES = ("default", "mean")
 BASELINES = (None, "biases")
@@ -93,28 +94,6 @@ def row_biases(X, mu, item_bias, lam):
     rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
     r = X.data.astype(np.float64) - mu - item_bias[X.indices]
     return _shrunk_mean(_row_sums(rows, r, X.shape[0]), np.diff(X.indptr).astype(np.float64), lam)
-
-
-def split_ratings(X, fraction, rng):
-    """Hold out a seeded ``fraction`` of X's stored ratings (not of its rows).
-
-    Returns ``(X_train, X_heldout)``: canonical CSR arrays of X's shape whose entries partition X's.
-    """
-    n = X.nnz
-    n_val = int(round(float(fraction) * n))
-    if not 1 <= n_val < n:
-        raise ValueError(f"validation_fraction={fraction} of {n} ratings leaves no training or no validation "
-                         "ratings")
-    held = np.zeros(n, dtype=bool)
-    held[rng.choice(n, size=n_val, replace=False)] = True
-    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-
-    def part(keep):
-        indptr = np.zeros(X.shape[0] + 1, dtype=X.indptr.dtype)
-        np.cumsum(np.bincount(rows[keep], minlength=X.shape[0]), out=indptr[1:])
-        return sp.csr_array((X.data[keep], X.indices[keep], indptr), shape=X.shape)
-
-    return part(~held), part(held)
 
 
 def transpose_csr(X):
@@ -393,7 +372,11 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
                                  f"{X.shape[0]} rows, got {X_val.shape[0]}")
             return X, (X_val, y_val)
         if self.early_stopping:
-            X_tr, held = split_ratings(X, self.validation_fraction, rng)
+            n, n_val = X.nnz, int(round(float(self.validation_fraction) * X.nnz))
+            if not 1 <= n_val < n:
+                raise ValueError(f"validation_fraction={self.validation_fraction} of {n} ratings leaves no training "
+                                 "or no validation ratings")
+            X_tr, held = holdout_ratings(X, n_val, rng)  # a count: the same draws as a fraction would need
             return X_tr, (X_tr, held)
         return X, None
 
@@ -428,8 +411,6 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
                     n_updates_=self.n_updates_)
 
     def _set_explicit_scalars(self, arrays, scalars, n_outputs):
-        from ._threads import effective_n_threads
-
         seen = arrays["output_seen"]
         if seen.dtype != np.bool_ or seen.shape != (n_outputs,):
             raise ValueError(f"output_seen is {seen.dtype}{seen.shape}, expected bool ({n_outputs},)")

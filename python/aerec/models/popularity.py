@@ -1,0 +1,40 @@
+"""The most-popular baseline: every user is recommended the items with the most training interactions."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from .._threads import effective_n_threads
+from ._base import RecommenderBase
+
+
+class Popularity(RecommenderBase):
+    """Most-popular baseline: every user gets the items with the most training interactions."""
+
+    def __init__(self, *, dtype="float32", n_threads=None):
+        self.dtype = dtype
+        self.n_threads = n_threads
+
+    def fit(self, X, y=None):
+        self.dtype_ = self._dtype()
+        X = self._validate(X, reset=True)
+        X = self._with_y(X, y)
+        self.n_threads_, self.device_ = effective_n_threads(self.n_threads), "cpu"
+        self.item_counts_ = np.asarray(X.sum(axis=0)).ravel().astype(self.dtype_)
+        return self
+
+    def _score_batch(self, X):
+        return np.broadcast_to(self.item_counts_, (X.shape[0], self.n_features_in_)).copy()
+
+    def _get_fitted_state(self):
+        check_is_fitted(self)
+        return {"arrays": {"item_counts": self.item_counts_},
+                "scalars": {"n_features_in_": self.n_features_in_, "dtype_": self.dtype_.name}}
+
+    def _set_fitted_state(self, arrays, scalars):
+        c = arrays["item_counts"]
+        if c.shape != (int(scalars["n_features_in_"]),) or c.dtype != np.dtype(scalars["dtype_"]):
+            raise ValueError("item_counts does not match n_features_in_/dtype_")
+        self.item_counts_, self.n_features_in_, self.dtype_ = np.array(c), c.shape[0], c.dtype
+        self.n_threads_, self.device_ = effective_n_threads(self.n_threads), "cpu"
