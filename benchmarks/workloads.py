@@ -225,7 +225,7 @@ def build(name, impl, n_threads):
         n_items = batches[0].shape[1]
         if impl == "aerec":
             from aerec.engine import Adam, CpuBackend
-            from aerec.engine.layers import Parameter
+            from aerec.engine.params import Parameter
 
             model = (aerec.MultVAE if variational else aerec.MultDAE)(random_state=0, n_threads=n_threads, **arch)
             model.dtype_ = np.dtype(np.float32)

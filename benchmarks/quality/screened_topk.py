@@ -77,7 +77,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     from aerec import MultVAE, kernels
-    from aerec import vae as vae_module
+    from aerec.models import vae as vae_module
     from aerec.datasets import load_gowalla
     from aerec.metrics import ndcg_at_k, recall_at_k
 

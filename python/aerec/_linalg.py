@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 
 import numpy as np
+from .engine.backend import thread_pool
 
 __all__ = ["cholesky_inverse"]
 
@@ -120,8 +121,6 @@ def cholesky_inverse(a, n_threads=1, block=BLOCK, progress=None):
     Raises ``np.linalg.LinAlgError`` if ``a`` is not positive definite. ``progress(stage)`` is called
     after the factorisation ('Cholesky') and the inverse ('inverse').
     """
-    from .engine.backend import _pool
-
     if a.ndim != 2 or a.shape[0] != a.shape[1] or not a.flags.f_contiguous or not a.flags.writeable:
         raise ValueError("cholesky_inverse needs a writeable, Fortran-ordered square matrix")
     if a.dtype not in (np.float32, np.float64):
@@ -132,7 +131,7 @@ def cholesky_inverse(a, n_threads=1, block=BLOCK, progress=None):
     if n >= 2**31:
         raise ValueError(f"cholesky_inverse: order {n} exceeds the 32-bit BLAS interface")
     f = _Fortran(n, a.dtype)
-    pool = _pool(n_threads) if n_threads > 1 else None
+    pool = thread_pool(n_threads) if n_threads > 1 else None
 
     # 1. Right-looking blocked Cholesky, lower: A = L Lᵀ.
     for k0 in range(0, n, block):

@@ -15,7 +15,7 @@ from sklearn.base import clone
 
 import aerec
 from aerec.engine import CpuBackend
-from aerec.engine.layers import Parameter
+from aerec.engine.params import Parameter
 
 from _ratings import ML100K, read_ml100k, split_entries, synthetic_ratings
 

@@ -1,27 +1,22 @@
-"""The small training engine the estimators use: layers with forward/backward, optimisers and the
-batch loop. Layers reach kernels only through a backend object (``get_backend``) and arrays only
-through its ``xp`` namespace, so a CUDA backend can slot in without rewriting the models.
+"""The training engine every estimator uses: the backends (CPU kernels + pooled BLAS, CUDA), the
+trainable ``Parameter``, the optimisers and the one training loop (``Trainer``). Models reach kernels
+only through a backend object (``get_backend``) and arrays only through its ``xp`` namespace, so the
+CUDA backend slots in without rewriting them.
 """
 
 from .backend import CpuBackend, get_backend
-from .layers import Activation, Dense, Dropout, MaskedDecoder, Parameter, Sequential, SparseEncoder
+from .params import Parameter, xavier_uniform
 from .trainer import EarlyStopping, InterruptGuard, Progress, Trainer, Update, Validation, minibatches
-from .optim import SGD, Adam, RProp, make_optimizer
+from .optim import SGD, Adam, RProp
 
 __all__ = [
     "CpuBackend",
     "get_backend",
     "Parameter",
-    "SparseEncoder",
-    "Dense",
-    "Activation",
-    "Dropout",
-    "MaskedDecoder",
-    "Sequential",
+    "xavier_uniform",
     "SGD",
     "Adam",
     "RProp",
-    "make_optimizer",
     "Trainer",
     "Update",
     "Validation",

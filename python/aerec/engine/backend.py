@@ -20,7 +20,7 @@ _POOLS = {}
 _POOLS_LOCK = threading.Lock()
 
 
-def _pool(n_threads):
+def thread_pool(n_threads):
     """A persistent thread pool per thread count (its threads wait passively between products)."""
     with _POOLS_LOCK:
         if n_threads not in _POOLS:
@@ -106,7 +106,7 @@ class CpuBackend:
             for x, y, o in jobs:
                 np.matmul(x, y, out=o)
             return out
-        futures = [_pool(self.n_threads).submit(np.matmul, x, y, out=o) for x, y, o in jobs]
+        futures = [thread_pool(self.n_threads).submit(np.matmul, x, y, out=o) for x, y, o in jobs]
         for f in futures:
             f.result()
         return out

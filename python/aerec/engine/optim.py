@@ -69,11 +69,3 @@ class RProp(_Optimizer):
         self.t += 1
         for p, prev, st in zip(self.params, self.prev, self.steps):
             self.backend.rprop_step(p.value, p.dense_grad(), prev, st, **self.kw)
-
-
-def make_optimizer(name, backend, params, **kw):
-    """'adam' | 'sgd' | 'rprop' → an optimiser over ``params``."""
-    classes = {"adam": Adam, "sgd": SGD, "rprop": RProp}
-    if name not in classes:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {sorted(classes)}")
-    return classes[name](backend, params, **kw)

@@ -16,8 +16,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import kernels, persistence
 from .._threads import blas_threads, effective_n_threads
-from .._validation import check_float_dtype, check_sparse_structure
-from ..engine.backend import resolve_device
+from .._validation import check_bool, check_float_dtype, check_sparse_structure
+from ..engine.backend import CpuBackend, resolve_device
 from ..engine.cuda import CudaBackend, cuda_status
 from ..engine.trainer import progress_iter
 from ..metrics import ndcg_at_k
@@ -77,6 +77,15 @@ def to_csr(X, dtype, *, what="X", implicit=True, binarize=True):
     return X
 
 
+def check_activation(value, name="activation", aliases=None):
+    """An activation the kernels implement (``kernels.ACTIVATIONS``) or one of ``aliases`` (alias →
+    kernel name); returns the kernel's name."""
+    aliases = aliases or {}
+    if not isinstance(value, str) or (value not in kernels.ACTIVATIONS and value not in aliases):
+        raise ValueError(f"unknown {name} {value!r}; expected one of {sorted(kernels.ACTIVATIONS) + sorted(aliases)}")
+    return aliases.get(value, value)
+
+
 def available_memory_bytes():
     """Physical memory currently available (Linux: MemAvailable), or None if unknown."""
     try:
@@ -118,9 +127,7 @@ class RecommenderBase(BaseEstimator):
         dtype = self._dtype() if reset else self.dtype_
         if sp.issparse(X):
             check_sparse_structure(X)
-        binarize = getattr(self, "binarize", True)
-        if not isinstance(binarize, (bool, np.bool_)):  # binarize='no' would be truthy: refuse, don't guess
-            raise TypeError(f"binarize must be True or False, got {binarize!r}")
+        binarize = check_bool(getattr(self, "binarize", True), "binarize")  # 'no' would be truthy: refuse
         X = validate_data(self, X, accept_sparse=True, dtype=[np.float32, np.float64], reset=reset,
                           ensure_min_samples=1)
         return to_csr(X, dtype, implicit=self._implicit, binarize=binarize)
@@ -164,6 +171,11 @@ class RecommenderBase(BaseEstimator):
     def _blas_threads(self):
         return self._blas_threads_for_inference or self.n_threads_
 
+    def _cpu(self):
+        """The CPU backend at the fitted thread count: inference calls kernels through it (the
+        CPU-only kernels of ``kernels.CPU_ONLY``, such as the bfloat16 scoring, directly)."""
+        return CpuBackend(self.n_threads_)
+
     # ---- the public methods ----------------------------------------------------------------------
 
     def _batches(self, n_rows, batch_size=None):
@@ -205,18 +217,7 @@ class RecommenderBase(BaseEstimator):
         scores screen the items with a proven error bound and the few candidates left are rescored in
         float64 (``aerec.kernels.screened_topk``) — the exact top-k, faster than scoring every item.
         """
-        check_is_fitted(self)
-        if precision not in (None, "bfloat16"):
-            raise ValueError(f"precision must be None (the model's dtype) or 'bfloat16', got {precision!r}")
-        X = self._validate(X, reset=False)
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
-        if items is not None:
-            items = np.asarray(items)
-            if items.ndim != 1 or not np.issubdtype(items.dtype, np.integer):
-                raise TypeError("items must be a 1-D array of integer item indices")
-            if items.size and (items.min() < 0 or items.max() >= self.n_features_in_):
-                raise ValueError(f"items must be indices in [0, {self.n_features_in_})")
+        X, items = self._recommend_args(X, k, items, precision)
         step = self._batch_rows if batch_size is None else check_batch_size(batch_size)
         if k > self.n_features_in_:  # lists longer than the catalogue are padding: refuse absurd sizes up-front
             check_dense_size((X.shape[0], k), np.int64, "recommend",
@@ -246,13 +247,30 @@ class RecommenderBase(BaseEstimator):
                 i, v = be.topk(score_batch(Xb), k, exclude=Xb if exclude_seen else None, candidates=items)
                 idx[s], val[s] = be.to_host(i), be.to_host(v)
             return idx, val
+        be = self._cpu()
         with blas_threads(self._blas_threads()):
             for s in batches:
                 Xb = X[s]
                 scores = np.ascontiguousarray(score_batch(Xb), dtype=None if precision else self.dtype_)
-                idx[s], val[s] = kernels.topk(scores, k, exclude=Xb if exclude_seen else None, candidates=items,
-                                              n_threads=self.n_threads_)
+                idx[s], val[s] = be.topk(scores, k, exclude=Xb if exclude_seen else None, candidates=items)
         return idx, val
+
+    def _recommend_args(self, X, k, items, precision):
+        """recommend's checks: fitted, ``precision``, X validated, ``k`` a positive integer, ``items``
+        1-D integer indices in range. Returns ``(X, items)``."""
+        check_is_fitted(self)
+        if precision not in (None, "bfloat16"):
+            raise ValueError(f"precision must be None (the model's dtype) or 'bfloat16', got {precision!r}")
+        X = self._validate(X, reset=False)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        if items is not None:
+            items = np.asarray(items)
+            if items.ndim != 1 or not np.issubdtype(items.dtype, np.integer):
+                raise TypeError("items must be a 1-D array of integer item indices")
+            if items.size and (items.min() < 0 or items.max() >= self.n_features_in_):
+                raise ValueError(f"items must be indices in [0, {self.n_features_in_})")
+        return X, items
 
     def _bf16_scorer(self):
         """batch → float32 scores with a bfloat16 output layer; models that support it override this."""

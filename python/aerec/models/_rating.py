@@ -134,8 +134,7 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
         if self.unseen not in UNSEEN_POLICIES:
             raise ValueError(f"unseen must be one of {UNSEEN_POLICIES}, got {self.unseen!r}")
         check_scalar(self.default_rating, "default_rating")
-        if not isinstance(self.clip, (bool, np.bool_)):
-            raise TypeError(f"clip must be True or False, got {self.clip!r}")
+        check_bool(self.clip, "clip")
         check_scalar(self.validation_fraction, "validation_fraction", low=0.0, high=1.0, low_inclusive=False,
                      high_inclusive=False)
         check_bool(self.early_stopping, "early_stopping")
@@ -216,7 +215,7 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
 
     def _output(self, out, act):
         if act != "identity":
-            out = kernels.activation_forward(act, out, n_threads=self.n_threads_)
+            out = self._cpu().activation_forward(act, out)
         return out
 
     def _finish(self, values, sample_unseen, output_unseen, clip):
@@ -235,13 +234,14 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
         in T's CSR order. Only these entries are computed (masked decoder). ``offsets``: the
         baseline of ``_history``, added before the unseen defaults and clipping."""
         V, c, act = self._output_layer()
+        be = self._cpu()
         out = np.empty(T.nnz, dtype=self.dtype_)
         for s in self._batches(S.shape[0], self._sample_batch):
             lo, hi = T.indptr[s.start], T.indptr[s.stop]
             if lo == hi:
                 continue
             H = self._hidden(S[s])
-            out[lo:hi] = self._output(kernels.masked_decoder_forward(T[s], H, V, c, n_threads=self.n_threads_), act)
+            out[lo:hi] = self._output(be.masked_decoder_forward(T[s], H, V, c), act)
         sample_empty = np.diff(S.indptr) == 0
         rows = np.repeat(np.arange(T.shape[0]), np.diff(T.indptr))
         if offsets is not None:
@@ -263,7 +263,7 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
     def _score_blocks(self, X, batch_size=None, clip=True):
         """Yield ``(row slice, dense predictions)`` over X's user rows, a block at a time."""
         V, c, act = self._output_layer()
-        be = CpuBackend(self.n_threads_)
+        be = self._cpu()
         bu = self._user_biases(X)
         if self._item_based:
             S = self._samples(X)
@@ -300,7 +300,7 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
         if self._item_based:  # pragma: no cover - predict/recommend below never call it for item-based
             raise NotImplementedError("item-based AutoRec scores whole matrices, not row batches")
         V, c, act = self._output_layer()
-        return self._dense_user_block(CpuBackend(self.n_threads_), X, self._user_biases(X), V, c, act, clip=True)
+        return self._dense_user_block(self._cpu(), X, self._user_biases(X), V, c, act, clip=True)
 
     def predict(self, X):
         """Predicted ratings for every (row, item) pair, dense (n_rows, n_items).
@@ -319,31 +319,26 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
                 out[s] = block
         return out
 
-    def recommend(self, X, k=10, exclude_seen=True, items=None, batch_size=None):
+    def recommend(self, X, k=10, exclude_seen=True, items=None, batch_size=None, precision=None):
         """Top-``k`` items per row of X by predicted rating, best first: ``(indices, scores)``.
 
         Computed in batches of rows (never the full n_rows × n_items array). Items are ranked by the
         unclipped reconstruction (clipping at the top of the scale would only create ties); unseen
         items get the ``unseen`` default. ``exclude_seen`` drops the row's own rated items; ``items``
         restricts the candidates; rows with fewer than k eligible items are padded with index −1 and
-        score −inf.
+        score −inf. ``precision``: None only (a rating model scores in its own dtype); 'bfloat16' is
+        refused with the models that support it named.
         """
-        check_is_fitted(self)
-        X = self._validate(X, reset=False)
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
-        if items is not None:
-            items = np.asarray(items)
-            if items.ndim != 1 or not np.issubdtype(items.dtype, np.integer):
-                raise TypeError("items must be a 1-D array of integer item indices")
-            if items.size and (items.min() < 0 or items.max() >= self.n_features_in_):
-                raise ValueError(f"items must be indices in [0, {self.n_features_in_})")
+        X, items = self._recommend_args(X, k, items, precision)
+        if precision is not None:
+            self._bf16_scorer()  # raises: the rating models have no bfloat16 output layer
         idx = np.empty((X.shape[0], k), dtype=np.int64)
         val = np.empty((X.shape[0], k), dtype=self.dtype_)
+        be = self._cpu()
         with blas_threads(self._blas_threads()):
             for s, scores in self._score_blocks(X, batch_size, clip=False):
-                idx[s], val[s] = kernels.topk(np.ascontiguousarray(scores), k, exclude=X[s] if exclude_seen else None,
-                                              candidates=items, n_threads=self.n_threads_)
+                idx[s], val[s] = be.topk(np.ascontiguousarray(scores), k, exclude=X[s] if exclude_seen else None,
+                                         candidates=items)
         return idx, val
 
     # ---- fit helpers ------------------------------------------------------------------------------

@@ -16,15 +16,14 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .. import kernels
-from ._base import available_memory_bytes
+from ._base import available_memory_bytes, check_activation
 from ._rating import _ExplicitAutoencoder, check_weights, transpose_csr
 from .._threads import blas_threads
-from .._validation import check_scalar
+from .._validation import check_bool, check_scalar
 from ..engine import Adam, RProp, Trainer, Update, Validation, minibatches
 from ..engine.backend import get_backend
-from ..engine.layers import Parameter, xavier_uniform
+from ..engine.params import Parameter, xavier_uniform
 
-_ACTIVATIONS = ("sigmoid", "identity", "tanh", "relu", "elu", "selu", "leaky_relu", "swish")
 _LEARNING_RATES = {"adam": 1e-3, "rprop": 0.01}  # learning_rate=None
 _INPUT_DROPOUT_KEY = 0x5EED_1D0F  # separates the input-dropout draws from the hidden-dropout draws
 
@@ -226,12 +225,10 @@ class AutoRec(_ExplicitAutoencoder):
     # ---- parameters ----------------------------------------------------------------------------
 
     def _check_params(self):
-        if not isinstance(self.item_based, (bool, np.bool_)):
-            raise TypeError(f"item_based must be True or False, got {self.item_based!r}")
+        check_bool(self.item_based, "item_based")
         check_scalar(self.n_components, "n_components", kind=numbers.Integral, low=1)
         for name in ("activation", "output_activation"):
-            if getattr(self, name) not in _ACTIVATIONS:
-                raise ValueError(f"unknown {name} {getattr(self, name)!r}; expected one of {_ACTIVATIONS}")
+            check_activation(getattr(self, name), name)
         check_scalar(self.l2, "l2", low=0.0)
         check_scalar(self.dropout, "dropout", low=0.0, high=1.0, high_inclusive=False)
         check_scalar(self.input_dropout, "input_dropout", low=0.0, high=1.0, high_inclusive=False)
@@ -247,8 +244,9 @@ class AutoRec(_ExplicitAutoencoder):
     # ---- the network (inference) -----------------------------------------------------------------
 
     def _hidden(self, S):
-        Z = kernels.sparse_encoder_forward(S, self.W_, self.b_, n_threads=self.n_threads_)
-        return kernels.activation_forward(self.activation, Z, out=Z, n_threads=self.n_threads_)
+        be = self._cpu()
+        Z = be.sparse_encoder_forward(S, self.W_, self.b_)
+        return be.activation_forward(self.activation, Z, out=Z)
 
     _codes = _hidden
 

@@ -23,13 +23,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._rating import _ExplicitAutoencoder, check_weights
 from .._threads import blas_threads
-from .._validation import check_layer_widths, check_scalar
+from .._validation import check_bool, check_layer_widths, check_scalar
+from ._base import check_activation
 from ..engine import SGD, Adam, CpuBackend, Trainer, Update, Validation, minibatches
 from ..engine.backend import get_backend
-from ..engine.layers import Parameter, xavier_uniform
+from ..engine.params import Parameter, xavier_uniform
 
-_ALIASES = {"lrelu": "leaky_relu", "none": "identity"}
-_ACTIVATIONS = ("selu", "elu", "leaky_relu", "lrelu", "relu", "sigmoid", "tanh", "swish", "identity", "none")
+_ALIASES = {"lrelu": "leaky_relu", "none": "identity"}  # NVIDIA DeepRecommender's names
 #: Output activations whose range covers ratings: the output bias starts where f(c) ≈ mean rating.
 _UNBOUNDED = {"identity": 1.0, "selu": 1.0507009873554805, "relu": 1.0, "elu": 1.0, "leaky_relu": 1.0, "swish": 1.0}
 
@@ -190,11 +190,9 @@ class DeepAutoencoder(_ExplicitAutoencoder):
 
     def _check_params(self):
         dims = check_layer_widths(self.hidden_dims, "hidden_dims")
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}; expected one of {_ACTIVATIONS}")
+        check_activation(self.activation, "activation", _ALIASES)
         for name in ("last_layer_activations", "constrained"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+            check_bool(getattr(self, name), name)
         check_scalar(self.dropout, "dropout", low=0.0, high=1.0, high_inclusive=False)
         check_scalar(self.refeed, "refeed", kind=numbers.Integral, low=0)
         if self.optimizer not in ("sgd", "adam"):
@@ -481,10 +479,10 @@ class DeepAutoencoder(_ExplicitAutoencoder):
     # ---- inference --------------------------------------------------------------------------------
 
     def _hidden(self, S):
-        return self._forward(CpuBackend(self.n_threads_), S)[0]
+        return self._forward(self._cpu(), S)[0]
 
     def _codes(self, S):
-        be = CpuBackend(self.n_threads_)
+        be = self._cpu()
         Z = be.sparse_encoder_forward(S, self.encoder_coefs_[0], self.encoder_intercepts_[0])
         h = be.activation_forward(self._act, Z, out=Z)
         for W, b in zip(self.encoder_coefs_[1:], self.encoder_intercepts_[1:]):

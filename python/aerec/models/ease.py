@@ -20,7 +20,7 @@ from ._base import RecommenderBase, available_memory_bytes
 from .._linalg import cholesky_inverse
 from .._threads import blas_threads, effective_n_threads
 from .._validation import check_bool, check_scalar
-from ..engine.backend import get_backend
+from ..engine.backend import CpuBackend, get_backend
 
 
 def _block_size(n_items):
@@ -112,7 +112,7 @@ class EASE(RecommenderBase):
             return self
         # Gram matrix XᵀX from the nonzeros (native, Σ_u n_u² work). G is symmetric, so its
         # transpose — a Fortran-ordered view — is the same matrix for BLAS/LAPACK, without a copy.
-        G = kernels.sparse_gram(X, n_threads=n_threads).T
+        G = CpuBackend(n_threads).sparse_gram(X).T
         bar.update(step="Gram XᵀX")
         G[np.diag_indices(n)] += self.dtype_.type(self.l2)
         # P = G⁻¹ by a blocked Cholesky and blocked triangular solves on single-threaded BLAS tiles

@@ -21,14 +21,14 @@ from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .. import kernels
-from ._base import RecommenderBase, to_csr
+from ._base import RecommenderBase, check_activation, to_csr
 from .._threads import blas_threads, effective_n_threads
 from .._validation import check_bool, check_layer_widths, check_scalar
 from ..engine import Adam, CpuBackend, Trainer, Update, Validation, minibatches
 from ..engine.backend import array_namespace, backend_for, get_backend
 from ..metrics import ndcg_at_k
 from ..model_selection import holdout_users
-from ..engine.layers import Parameter, xavier_uniform
+from ..engine.params import Parameter, xavier_uniform
 
 #: recommend screens in bfloat16 (``_screened_ranker``) when the catalogue has at least this many items
 #: per recommended item (the rescored candidates grow with k: about 1.5·k at k = 100; at 20,108 items it
@@ -88,8 +88,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         check_scalar(self.anneal_steps, "anneal_steps", kind=numbers.Integral, low=0)
         if self.beta is not None:
             check_scalar(self.beta, "beta", low=0.0)
-        if self.activation not in ("tanh", "sigmoid", "relu", "elu", "selu", "leaky_relu", "swish", "identity"):
-            raise ValueError(f"unknown activation {self.activation!r}")
+        check_activation(self.activation)
 
     def _init_params(self, n_items, rng):
         dt = self.dtype_
@@ -313,7 +312,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         if array_namespace(scores) is not np:  # validation during a fit on the GPU
             be = backend_for([scores])
             return be.to_host(be.topk(scores, self._score_k, exclude=X)[0])
-        return kernels.topk(np.ascontiguousarray(scores), self._score_k, exclude=X, n_threads=self.n_threads_)[0]
+        return self._cpu().topk(np.ascontiguousarray(scores), self._score_k, exclude=X)[0]
 
     # ---- inference ------------------------------------------------------------------------------
 
@@ -330,7 +329,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
     def _cpu_hidden(self):
         """(batch → the output layer's float32 input H, output weights, output bias) on the CPU, from
         host copies of the weights (a GPU fit publishes host arrays)."""
-        be = CpuBackend(self.n_threads_)
+        be = self._cpu()
         coefs = [np.asarray(W) for W in self.coefs_]
         intercepts = [np.asarray(b) for b in self.intercepts_]
 
@@ -383,7 +382,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         """Codes of each row: the posterior mean (Mult-VAE) or the bottleneck (Mult-DAE)."""
         check_is_fitted(self)
         X = self._validate(X, reset=False)
-        be = CpuBackend(self.n_threads_)
+        be = self._cpu()
         with blas_threads(1):
             enc = self._encode(be, X, self.coefs_, self.intercepts_, train=False)
         return enc[0] if self._variational else enc
