@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 
@@ -38,11 +39,52 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"aerec: error: {message} (see '{self.prog} --help')\n")
 
 
-def read_records(path):
+#: Separators tried, in order, when none is given: the first that splits the first lines into the
+#: same number (>= 2) of fields wins; else runs of whitespace.
+SEPARATORS = ("::", "\t", ",", ";", "|")
+#: Field names that mark a first line of names only as a header even when every column holds names.
+_HEADER_NAMES = {"user", "users", "userid", "user_id", "uid", "item", "items", "itemid", "item_id", "iid", "movie",
+                 "movieid", "movie_id", "rating", "ratings", "score", "value", "weight", "count", "timestamp", "time"}
+
+
+def _numeric(x):
+    try:
+        float(x)
+        return True
+    except ValueError:
+        return False
+
+
+def _detect_separator(lines, path):
+    head = lines[:20]
+    for sep in SEPARATORS:
+        widths = {len(line.split(sep)) for line in head}
+        if len(widths) == 1 and min(widths) >= 2:
+            return sep
+    if all(len(line.split()) >= 2 for line in head):
+        return None  # whitespace
+    names = ", ".join(repr(x) for x in SEPARATORS)
+    raise UserError(f"{path}: cannot tell how the fields are separated (tried {names} and whitespace, each "
+                    "giving the same number of at least 2 fields on the first lines); give it with --sep")
+
+
+def _is_header(first, rest):
+    """A first line is a header when all its fields are names (not numbers) and either a column below
+    it holds numbers or its names are the usual ones (user, item, rating, …)."""
+    if any(_numeric(f) for f in first):
+        return False
+    if any(all(_numeric(r[j]) for r in rest[:20] if j < len(r)) for j in range(len(first))) and rest:
+        return True
+    return all(f.strip().strip('"').lower() in _HEADER_NAMES for f in first)
+
+
+def read_records(path, sep=None, header="auto"):
     """(users, items, ratings or None) from a delimited text file (plain/.gz/.xz/.bz2).
 
-    The delimiter is detected from the first line ('::', tab, comma, else whitespace); a first line
-    whose third field is not a number is a header. Ids may be integers or strings."""
+    ``sep``: the field separator (None: the first of SEPARATORS that splits the first lines evenly,
+    else whitespace). ``header``: 'auto' (a first line of names only, above numeric data or made of
+    the usual names such as userId/movieId/rating, is a header), 'yes' or 'no'. Ids may be integers
+    or strings; a third field is a numeric rating."""
     import bz2
     import gzip
     import lzma
@@ -63,24 +105,18 @@ def read_records(path):
         raise UserError(f"{path}: a corrupt or truncated compressed file ({exc})") from exc
     if not lines:
         raise UserError(f"{path} holds no records")
-    first = lines[0]
-    sep = "::" if "::" in first else "\t" if "\t" in first else "," if "," in first else None
+    sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)  # --sep '\t' arrives as a backslash and a t
+    if sep is None:
+        sep = _detect_separator(lines[1:] or lines, path)  # the data lines decide; a header may differ
     rows = [line.split(sep) if sep else line.split() for line in lines]
-
-    def numeric(x):
-        try:
-            float(x)
-            return True
-        except ValueError:
-            return False
-
-    if len(rows[0]) >= 3 and not numeric(rows[0][2]) or len(rows[0]) == 2 and not (numeric(rows[0][0]) or rows[1:]):
+    if header == "yes" or (header == "auto" and _is_header(rows[0], rows[1:])):
         rows = rows[1:]
     if not rows:
         raise UserError(f"{path} holds no records (only a header)")
     widths = {len(r) for r in rows}
     if min(widths) < 2:
-        raise UserError(f"{path}: every line needs at least a user and an item field")
+        raise UserError(f"{path}: every line needs at least a user and an item field"
+                        + (f" separated by {sep!r}" if sep else ""))
     if len(widths) > 1:
         n_fields = len(rows[0])
         bad = next(i for i, r in enumerate(rows) if len(r) != n_fields)
@@ -90,10 +126,11 @@ def read_records(path):
     items = np.array([r[1].strip() for r in rows])
     ratings = None
     if min(widths) >= 3:
-        try:
-            ratings = np.array([float(r[2]) for r in rows])
-        except ValueError as exc:
-            raise UserError(f"{path}: the third field must be a numeric rating ({exc})") from exc
+        bad = next((i for i, r in enumerate(rows) if not _numeric(r[2])), None)
+        if bad is not None:
+            raise UserError(f"{path}: record {bad + 1} has {rows[bad][2].strip()!r} as its rating; the third field "
+                            "must be a number (use --header yes if the first line is a header)")
+        ratings = np.array([float(r[2]) for r in rows])
         if not np.isfinite(ratings).all():
             bad = int(np.argmax(~np.isfinite(ratings)))
             raise UserError(f"{path}: record {bad + 1} has a non-finite rating ({ratings[bad]})")
@@ -103,7 +140,7 @@ def read_records(path):
     return users, items, ratings
 
 
-def _load_records(spec, seed, explicit=False):
+def _load_records(spec, seed, explicit=False, sep=None, header="auto"):
     """(users, items, ratings or None, description) from 'synthetic:<shape>' or a file."""
     from .datasets._synthetic import SHAPES, make_synthetic
 
@@ -124,7 +161,7 @@ def _load_records(spec, seed, explicit=False):
         except (OSError, ValueError) as exc:
             raise UserError(f"{spec}: {exc}") from exc
         return users, items, ratings, f"MovieLens {name} ({folder})"
-    users, items, ratings = read_records(spec)
+    users, items, ratings = read_records(spec, sep, header)
     return users, items, ratings, spec
 
 
@@ -140,11 +177,18 @@ def _implicit_matrix(users, items, ratings, threshold):
     return X, mapper
 
 
-def _load_data(spec, seed, threshold=3.5):
-    users, items, ratings, what = _load_records(spec, seed)
-    X, _ = _implicit_matrix(users, items, ratings, threshold)
-    note = "" if spec.startswith("synthetic:") else f" (ratings > {threshold} as interactions)"
-    return X, what + note
+def _load_data(args, threshold=3.5):
+    users, items, ratings, what = _load_records(args.data, args.seed, sep=args.sep, header=args.header)
+    X, mapper = _implicit_matrix(users, items, ratings, threshold)
+    note = "" if args.data.startswith("synthetic:") or ratings is None else f" (ratings > {threshold} as interactions)"
+    return X, mapper, what + note
+
+
+def _heldout_users(value, n_users):
+    """--heldout: a fraction of the users (< 1) or a number of users (>= 1) → a number of users."""
+    if not value > 0 or (value >= 1 and value != int(value)):
+        raise UserError(f"--heldout must be a fraction in (0, 1) or a whole number of users, got {value}")
+    return int(round(value * n_users)) if value < 1 else int(value)
 
 
 def _models(quick):
@@ -163,12 +207,11 @@ def cmd_demo(args):
     from .metrics import evaluate_rankings
     from .model_selection import holdout_users
 
-    X, what = _load_data(args.data, args.seed)
+    X, mapper, what = _load_data(args)
     rng = np.random.RandomState(args.seed)
-    if not 0 < args.heldout < 1:
-        raise UserError(f"--heldout must be a fraction in (0, 1), got {args.heldout}")
+    n_held = _heldout_users(args.heldout, X.shape[0])
     with _user_errors("--heldout"):
-        train, fold_in, target = holdout_users(X, args.heldout, rng, _name="--heldout")
+        train, fold_in, target = holdout_users(X, n_held / X.shape[0], rng, _name="--heldout")
     print(f"data: {what}: {X.shape[0]:,} users × {X.shape[1]:,} items, {X.nnz:,} interactions")
     print(f"held out {fold_in.shape[0]:,} users (80 % fold-in → 20 % target); training on {train.shape[0]:,}\n")
     rows = []
@@ -186,14 +229,18 @@ def cmd_demo(args):
     print(header)
     print("-" * len(header))
     for name, m, s in rows:
-        print(f"{name:<11} {m['ndcg@100']:>9.4f} {m['recall@20']:>10.4f} {m['recall@50']:>10.4f} {s:>8.1f}")
-    print(f"\n(means over {rows[0][1]['n_users']} held-out users with targets; Recall@k = hits / #targets)")
+        print(f"{name:<11} {m['ndcg@100']:>9.4f} {m['truncated_recall@20']:>10.4f} "
+              f"{m['truncated_recall@50']:>10.4f} {s:>8.1f}")
+    print(f"\n(means over {rows[0][1]['n_users']} held-out users with targets; Recall@k = hits / min(k, #targets), "
+          "as in the Mult-VAE reference and 'aerec evaluate')")
     best = max(rows, key=lambda r: r[1]["ndcg@100"])[0]
     idx, scores = fitted[best].recommend(fold_in[:3], k=5)
-    print(f"\ntop-5 recommendations by {best} for three held-out users (item indices):")
+    synthetic = args.data.startswith("synthetic:")
+    names = mapper.item_ids(idx)
+    print(f"\ntop-5 recommendations by {best} for three held-out users ({'item indices' if synthetic else 'item ids'}):")
     for u in range(idx.shape[0]):
         hits = set(target[[u]].indices.tolist())
-        items = ", ".join(f"{j}{'*' if j in hits else ''}" for j in idx[u])
+        items = ", ".join(f"{names[u][r]}{'*' if j in hits else ''}" for r, j in enumerate(idx[u]))
         print(f"  user {u}: {items}")
     print("  (* = in the user's held-out target)")
     return 0
@@ -234,7 +281,8 @@ def cmd_fit(args):
 
     model = _estimator(args.model, _parse_params(args.param))
     explicit = not model._implicit
-    users, items, ratings, what = _load_records(args.data, args.seed, explicit=explicit)
+    users, items, ratings, what = _load_records(args.data, args.seed, explicit=explicit, sep=args.sep,
+                                                header=args.header)
     if explicit:
         if ratings is None:
             raise UserError(f"{type(model).__name__} learns from ratings: the data needs a rating column")
@@ -252,7 +300,8 @@ def cmd_fit(args):
     from .persistence import save
 
     try:
-        save(model, args.out, extra={"user_ids": mapper.user_ids_, "item_ids": mapper.item_ids_})
+        save(model, args.out, extra={"user_ids": mapper.user_ids_, "item_ids": mapper.item_ids_,
+                                     "threshold": np.array([args.threshold])})
     except OSError as exc:
         raise UserError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
     print(f"fitted {type(model).__name__} on {what}: {X.shape[0]:,} users × {X.shape[1]:,} items, "
@@ -276,7 +325,13 @@ def cmd_recommend(args):
     mapper = IdMapper(unknown="ignore", duplicates="last", rating_col=None if model._implicit else "r")
     item_ids = extra["item_ids"]
     mapper.item_ids_, mapper.user_ids_ = item_ids, extra.get("user_ids", np.array([]))
-    users, items, ratings = read_records(args.history)
+    users, items, ratings = read_records(args.history, args.sep, args.header)
+    if model._implicit and ratings is not None:  # the same rule as 'aerec fit': ratings above it are likes
+        threshold = args.threshold
+        if threshold is None:
+            threshold = float(extra["threshold"][0]) if "threshold" in extra else 3.5
+        keep = ratings > threshold
+        users, items, ratings = users[keep], items[keep], None
     if item_ids.dtype.kind in "iu":
         try:
             items = items.astype(item_ids.dtype)
@@ -332,16 +387,26 @@ def cmd_evaluate(args):
     from .model_selection import strong_generalization_split
 
     if args.protocol != "i1":
-        raise UserError("only --protocol i1 (strong generalisation, PROTOCOLS.md) is available from the command line")
-    users, items, ratings, what = _load_records(args.data, args.seed)
-    with _user_errors(f"{args.data} (I1 split, --heldout {args.heldout})"):
-        split = strong_generalization_split(users, items, ratings, n_heldout_users=args.heldout)
-    print(f"data: {what}; I1 split: {split.train.shape[0]:,} training users, {args.heldout} validation and "
-          f"{args.heldout} test users, {split.train.shape[1]:,} items")
-    rows, curves = [], {}
+        raise UserError("only --protocol i1 (strong generalisation, docs/PROTOCOLS.md) is available from the command line")
+    models = []
     for name in args.models.split(","):
-        params = {"n_epochs": args.epochs} if name.lower() in ("multvae", "multdae") else {}
+        params = {"n_epochs": args.epochs} if name.strip().lower() in ("multvae", "multdae") else {}
         model = _estimator(name.strip(), params)
+        if not model._implicit:
+            raise UserError(f"{type(model).__name__} predicts ratings, and protocol i1 ranks held-out users' "
+                            "interactions from their fold-in: evaluate it with the rating protocols "
+                            "(benchmarks/quality/e1_ml1m.py); here choose from MultVAE, MultDAE, EASE, Popularity")
+        models.append((model, params))
+    users, items, ratings, what = _load_records(args.data, args.seed, sep=args.sep, header=args.header)
+    n_held = _heldout_users(args.heldout, np.unique(users).size)
+    with _user_errors(f"{args.data} (I1 split, --heldout {args.heldout})"):
+        split = strong_generalization_split(users, items, ratings, n_heldout_users=n_held)
+    print(f"data: {what}; I1 split: {split.train.shape[0]:,} training users, {n_held:,} validation and "
+          f"{n_held:,} test users, {split.train.shape[1]:,} items")
+    header = f"{'model':<11} {'NDCG@100':>14} {'Recall@20':>14} {'Recall@50':>14} {'fit (s)':>8}"
+    print(header + "\n" + "-" * len(header), flush=True)
+    curves = {}
+    for model, params in models:
         t = time.perf_counter()
         with _user_errors(f"{type(model).__name__} fit"):
             if "n_epochs" in params:
@@ -351,13 +416,9 @@ def cmd_evaluate(args):
         fit_s = time.perf_counter() - t
         idx, _ = model.recommend(split.test_fold_in, k=100)
         m = evaluate_rankings(idx, split.test_target, ks=(10, 20, 50, 100))
-        rows.append((type(model).__name__, m, fit_s))
         curves[type(model).__name__] = m
-    header = f"{'model':<11} {'NDCG@100':>14} {'Recall@20':>14} {'Recall@50':>14} {'fit (s)':>8}"
-    print(header + "\n" + "-" * len(header))
-    for name, m, fit_s in rows:
         cells = [f"{m[k]:.4f}±{m[k + '_se']:.4f}" for k in ("ndcg@100", "truncated_recall@20", "truncated_recall@50")]
-        print(f"{name:<11} {cells[0]:>14} {cells[1]:>14} {cells[2]:>14} {fit_s:>8.1f}")
+        print(f"{type(model).__name__:<11} {cells[0]:>14} {cells[1]:>14} {cells[2]:>14} {fit_s:>8.1f}", flush=True)
     print("(test users; Recall@k as in the Mult-VAE reference: hits / min(k, #targets); ± standard error)")
     if args.plot:
         from .plot import plot_metric_at_k
@@ -424,47 +485,89 @@ def cmd_info(args):
     return 0
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show or the help text says it."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _add_file_options(q):
+    q.add_argument("--sep", default=None,
+                   help="field separator of record files (default: detected among "
+                        + ", ".join(repr(x) for x in SEPARATORS) + " and whitespace)")
+    q.add_argument("--header", choices=("auto", "yes", "no"), default="auto",
+                   help="whether a record file's first line is a header (auto: a line of names, such as "
+                        "userId,movieId,rating, above numeric data)")
+
+
 def build_parser():
-    p = _Parser(prog="aerec", description="Autoencoder collaborative filtering with native kernels.")
+    from . import __version__
+
+    fmt = _Formatter
+    p = _Parser(prog="aerec", description="Autoencoder collaborative filtering with native kernels.",
+                formatter_class=fmt)
+    p.add_argument("--version", action="version", version=f"aerec {__version__}")
     sub = p.add_subparsers(dest="command")
-    demo = sub.add_parser("demo", help="the main job (default): fit and evaluate the models on held-out users")
+    demo = sub.add_parser("demo", help="the main job (default): fit and evaluate the models on held-out users",
+                          formatter_class=fmt)
     for q in (p, demo):
         q.add_argument("--data", default="synthetic:small",
-                       help="synthetic:<small|ml-1m|ml-20m|netflix> or a user/item/rating file (default: synthetic:small)")
-        q.add_argument("--heldout", type=float, default=0.15, help="fraction of users held out (default 0.15)")
-        q.add_argument("--seed", type=int, default=0)
+                       help="synthetic:<small|ml-1m|ml-20m|netflix> or a user/item[/rating] record file")
+        q.add_argument("--heldout", type=float, default=0.15,
+                       help="users held out: a fraction (< 1) of the users or a number of users")
+        q.add_argument("--seed", type=int, default=0, help="seed of the synthetic data and the hold-out")
         q.add_argument("--full", action="store_true", help="the papers' 200 epochs instead of 20")
+        _add_file_options(q)
     sub.add_parser("info", help="print how aerec was built (OpenMP, CPU variant, CUDA, BLAS)")
-    fit = sub.add_parser("fit", help="fit a model on a ratings file or synthetic data and save it")
-    fit.add_argument("data", help="user/item[/rating] file, or synthetic:<shape>")
+    fit = sub.add_parser("fit", help="fit a model on a ratings file or synthetic data and save it",
+                         formatter_class=fmt)
+    fit.add_argument("data", help="user/item[/rating] record file, or synthetic:<shape>")
     fit.add_argument("--model", default="MultVAE", help="MultVAE, MultDAE, EASE, AutoRec, DeepAutoencoder, Popularity")
     fit.add_argument("--param", action="append", metavar="KEY=VALUE", help="an estimator parameter (repeatable)")
     fit.add_argument("--out", required=True, help="model file to write (.npz)")
-    fit.add_argument("--threshold", type=float, default=3.5, help="implicit models: ratings above it are interactions")
-    fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--verbose", action="store_true")
+    fit.add_argument("--threshold", type=float, default=3.5,
+                     help="implicit models: ratings above it are interactions (stored in the model file, and "
+                          "'aerec recommend' applies it to histories)")
+    fit.add_argument("--seed", type=int, default=0, help="seed of synthetic data")
+    fit.add_argument("--verbose", action="store_true", help="a progress bar while fitting")
+    _add_file_options(fit)
     rec = sub.add_parser("recommend", help="top-k items, in your ids, for the users in a history file",
+                         formatter_class=fmt,
                          description="Top-k items for the users in a history file. Records of items the model "
                                      "has never seen are dropped with a warning giving their count; a history "
                                      "with no known item at all is an error (exit code 2).")
     rec.add_argument("model", help="a model file written by 'aerec fit'")
     rec.add_argument("history", help="user/item[/rating] records of the users to recommend for")
-    rec.add_argument("--k", type=int, default=10)
-    rec.add_argument("--format", choices=("csv", "json"), default="csv")
+    rec.add_argument("--k", type=int, default=10, help="items per user")
+    rec.add_argument("--format", choices=("csv", "json"), default="csv", help="output format")
     rec.add_argument("--out", help="write here instead of standard output")
     rec.add_argument("--include-seen", action="store_true", help="do not exclude the users' own items")
+    rec.add_argument("--threshold", type=float, default=None,
+                     help="implicit models: history ratings above it are interactions (default: the one "
+                          "'aerec fit' used, stored in the model file)")
     rec.add_argument("--precision", choices=("bfloat16",), default=None,
                      help="score the output layer in bfloat16 (MultVAE/MultDAE; Intel AMX where available)")
-    bench = sub.add_parser("bench", help="a quick side-by-side speed check of the kernels against NumPy/SciPy")
-    bench.add_argument("--size", choices=("small", "ml-20m"), default="small")
-    ev = sub.add_parser("evaluate", help="run a protocol of PROTOCOLS.md on a ratings file, print a results table")
+    _add_file_options(rec)
+    bench = sub.add_parser("bench", help="a quick side-by-side speed check of the kernels against NumPy/SciPy",
+                           formatter_class=fmt)
+    bench.add_argument("--size", choices=("small", "ml-20m"), default="small", help="batch shape")
+    ev = sub.add_parser("evaluate", help="run protocol I1 (strong generalisation) on a ratings file, print a table",
+                        formatter_class=fmt,
+                        description="Protocol I1 of the Mult-VAE paper (docs/PROTOCOLS.md): users held out for "
+                                    "validation and test, each ranked from 80 % of its items. One line per "
+                                    "model as it finishes.")
     ev.add_argument("data", help="user/item/rating file (e.g. ml-1m ratings), or synthetic:<shape>")
-    ev.add_argument("--protocol", default="i1")
-    ev.add_argument("--models", default="Popularity,EASE,MultDAE,MultVAE")
-    ev.add_argument("--heldout", type=int, default=600, help="validation and test users each (I1)")
-    ev.add_argument("--epochs", type=int, default=200)
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--protocol", default="i1", help="only i1 from the command line")
+    ev.add_argument("--models", default="Popularity,EASE,MultDAE,MultVAE", help="comma-separated implicit models")
+    ev.add_argument("--heldout", type=float, default=600,
+                    help="validation and test users each: a number of users or a fraction (< 1) of them")
+    ev.add_argument("--epochs", type=int, default=200, help="epochs of MultVAE/MultDAE")
+    ev.add_argument("--seed", type=int, default=0, help="seed of synthetic data")
     ev.add_argument("--plot", help="write an NDCG@k curve per model to this PNG (needs matplotlib)")
+    _add_file_options(ev)
     return p
 
 
@@ -481,6 +584,12 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("aerec: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`aerec recommend … | head`): stop quietly, as other Unix tools do;
+        # stdout goes to /dev/null so the interpreter's final flush cannot raise again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -116,6 +116,14 @@ def load(path, *, return_extra=False):
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:  # a folder, no permission, …
+        raise ModelFileError(f"{path}: not a readable aerec model file ({exc})") from exc
+    if not raw.startswith(b"PK"):  # a .npz is a zip archive: anything else (a CSV, a pickle) is not ours
+        raise ModelFileError(f"{path}: not an aerec model file (those are .npz archives written by model.save "
+                             "or 'aerec fit')")
+    try:
         npz = np.load(io.BytesIO(raw), allow_pickle=False)
         files = set(npz.files)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:

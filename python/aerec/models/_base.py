@@ -77,6 +77,71 @@ def to_csr(X, dtype, *, what="X", implicit=True, binarize=True):
     return X
 
 
+#: Column names that mark a DataFrame as interaction records (one row per interaction), not a matrix.
+_RECORD_COLUMN_WORDS = ("user", "item", "movie", "rating", "timestamp")
+
+
+def check_matrix_input(X, what="X", *, one_row_ok=False):
+    """Refuse, with aerec's own one-line messages, inputs that are not a users × items matrix, before
+    scikit-learn's validation sees them: interaction records (a DataFrame with user/item columns, or
+    a dense array of a few columns of ids), strings, complex values, NaN/inf. With ``one_row_ok`` a
+    1-D sparse row (``X[0]`` of the ``csr_array`` aerec returns) is one user; a 1-D dense array is
+    refused with the reshape to use. Returns X (reshaped)."""
+    columns = getattr(X, "columns", None)
+    if columns is not None and not sp.issparse(X):  # a pandas (or polars) DataFrame
+        names = [str(c) for c in columns]
+        if len(names) <= 6 and any(w in n.lower() for n in names for w in _RECORD_COLUMN_WORDS):
+            raise ValueError(
+                f"{what} looks like interaction records (a DataFrame with columns {names}), not a users × items "
+                "matrix: build the matrix with aerec.data.IdMapper(user_col=..., item_col=..., rating_col=...)"
+                ".fit_transform(df) and fit on that (the mapper turns the rows of recommend back into your ids)")
+    if sp.issparse(X):
+        if X.dtype.kind == "c":
+            raise ValueError(f"Complex data not supported: {what} is a sparse matrix of dtype {X.dtype}")
+        data = getattr(X, "data", None)
+        if isinstance(data, np.ndarray) and data.dtype.kind == "f" and not np.isfinite(data).all():
+            raise ValueError(f"{what} contains NaN or infinite values")
+        if X.ndim == 1 and one_row_ok:
+            C = sp.coo_array(X)
+            (cols,) = C.coords
+            if cols.size and (cols.min() < 0 or cols.max() >= C.shape[0]):
+                raise ValueError(f"{what}: an index is out of range [0, {C.shape[0]})")
+            X = sp.csr_array((C.data, (np.zeros_like(cols), cols)), shape=(1, C.shape[0]))
+        return X
+    a = X if isinstance(X, np.ndarray) else None
+    if a is None:
+        try:
+            a = np.asarray(X)
+        except Exception:  # ragged lists and the like: scikit-learn's validation explains those
+            return X
+    if a.dtype.kind in "US" or (a.dtype.kind == "O" and any(isinstance(v, (str, bytes)) for v in a.flat)):
+        raise ValueError(f"{what} holds strings (dtype {a.dtype}); aerec models take a numeric users × items "
+                         "matrix: turn records of ids into one with aerec.data.IdMapper")
+    if a.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {what} has dtype {a.dtype}")
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise ValueError(f"{what} contains NaN or infinite values")
+    if a.ndim == 1 and one_row_ok:
+        raise ValueError(f"{what} is 1-D (shape {a.shape}): pass a users × items matrix, one row per user — "
+                         "X[[i]] rather than X[i], or x.reshape(1, -1). Reshape your data")
+    if a.ndim == 2 and 2 <= a.shape[1] <= 4 and a.shape[0] >= 50 and a.dtype.kind in "iuf" and _looks_like_ids(a):
+        raise ValueError(
+            f"{what} ({a.shape[0]:,} rows × {a.shape[1]} columns, whole numbers with many distinct values in the "
+            "first columns) looks like interaction records (user id, item id[, rating…]), not a users × "
+            "items matrix: build the matrix with aerec.data.IdMapper().fit_transform((users, items[, ratings])). "
+            "If it really is a users × items matrix, pass it as a scipy.sparse matrix")
+    return X
+
+
+def _looks_like_ids(a):
+    """A column of non-negative whole numbers with more distinct values than ratings or small counts have."""
+    for j in range(min(2, a.shape[1])):
+        col = a[:, j]
+        if (col >= 0).all() and (col == np.floor(col)).all() and np.unique(col).size > 50:
+            return True
+    return False
+
+
 def check_activation(value, name="activation", aliases=None):
     """An activation the kernels implement (``kernels.ACTIVATIONS``) or one of ``aliases`` (alias →
     kernel name); returns the kernel's name."""
@@ -125,6 +190,7 @@ class RecommenderBase(BaseEstimator):
 
     def _validate(self, X, *, reset):
         dtype = self._dtype() if reset else self.dtype_
+        X = check_matrix_input(X, one_row_ok=not reset)
         if sp.issparse(X):
             check_sparse_structure(X)
         binarize = check_bool(getattr(self, "binarize", True), "binarize")  # 'no' would be truthy: refuse

@@ -49,6 +49,8 @@ class EASE(RecommenderBase):
         Refuse to fit when the items × items buffer would exceed this many bytes (default: 80 % of
         the memory available at fit time).
     n_threads, device, verbose : as for every aerec estimator.
+    random_state : None, int or RandomState
+        Accepted, as by every aerec estimator, and unused: the fit is deterministic.
 
     Attributes
     ----------
@@ -68,8 +70,9 @@ class EASE(RecommenderBase):
     """
 
     def __init__(self, l2=500.0, *, binarize=True, positive=False, dtype="float32", max_memory=None, n_threads=None,
-                 device="auto", verbose=False):
+                 device="auto", random_state=None, verbose=False):
         self.l2 = l2
+        self.random_state = random_state
         self.binarize = binarize
         self.positive = positive
         self.dtype = dtype

@@ -10,17 +10,29 @@ from ._base import RecommenderBase
 
 
 class Popularity(RecommenderBase):
-    """Most-popular baseline: every user gets the items with the most training interactions."""
+    """Most-popular baseline: every user gets the items with the most training interactions.
 
-    def __init__(self, *, dtype="float32", n_threads=None):
+    Parameters
+    ----------
+    dtype : {'float32', 'float64'}, default='float32'
+        Precision of the item counts.
+    n_threads : int or None, default=None
+        Threads of ``recommend``'s top-k.
+    random_state : None, int or RandomState, default=None
+        Accepted, as by every aerec estimator, and unused: the fit is deterministic.
+    """
+
+    def __init__(self, *, dtype="float32", n_threads=None, random_state=None):
         self.dtype = dtype
         self.n_threads = n_threads
+        self.random_state = random_state
 
     def fit(self, X, y=None):
         self.dtype_ = self._dtype()
         X = self._validate(X, reset=True)
         X = self._with_y(X, y)
-        self.n_threads_, self.device_ = effective_n_threads(self.n_threads), "cpu"
+        _, n_threads, _ = self._resolve_common()  # checks random_state as every estimator does
+        self.n_threads_, self.device_ = n_threads, "cpu"
         self.item_counts_ = np.asarray(X.sum(axis=0)).ravel().astype(self.dtype_)
         return self
 
