@@ -1,5 +1,6 @@
-"""AutoRec (Sedhain, Menon, Sanner & Xie, "AutoRec: Autoencoders Meet Collaborative Filtering",
-WWW 2015), item-based (I-AutoRec, the paper's best) and user-based (U-AutoRec), on aerec's kernels.
+"""AutoRec, item-based (I-AutoRec, the paper's best) and user-based (U-AutoRec), on aerec's kernels.
+
+Sedhain, Menon, Sanner & Xie, "AutoRec: Autoencoders Meet Collaborative Filtering", WWW 2015.
 
 One sample is one item's column of ratings over users (item-based) or one user's row of ratings
 over items (user-based): ``r̂ = f(g(r·W + b)·Vᵀ + c)``, trained on the observed entries only. The

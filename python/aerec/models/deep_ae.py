@@ -1,5 +1,6 @@
-"""The deep autoencoder of Kuchaiev & Ginsburg, "Training Deep AutoEncoders for Collaborative
-Filtering" (2017; NVIDIA DeepRecommender), with dense re-feeding, on aerec's kernels.
+"""The deep autoencoder with dense re-feeding (NVIDIA DeepRecommender), on aerec's kernels.
+
+Kuchaiev & Ginsburg, "Training Deep AutoEncoders for Collaborative Filtering" (2017).
 
 A user's row of ratings x goes through an encoder (``hidden_dims``), dropout on the code, and a
 mirrored decoder back to the items. One training step on a batch:

@@ -1,5 +1,6 @@
-"""Mult-VAE and Mult-DAE (Liang, Krishnan, Hoffman & Jebara, "Variational Autoencoders for
-Collaborative Filtering", WWW 2018), trained with aerec's native kernels.
+"""Mult-VAE and Mult-DAE, trained with aerec's native kernels.
+
+Liang, Krishnan, Hoffman & Jebara, "Variational Autoencoders for Collaborative Filtering", WWW 2018.
 
 Defaults are the reference recipe (PROTOCOLS.md, I1): Mult-VAE [I-600-200-600-I] and Mult-DAE
 [I-200-I], tanh, L2-normalised input with dropout 0.5 on it, Xavier-uniform weights, Adam 1e-3,
