@@ -498,7 +498,9 @@ _NOTES_DOC = """
     -----
     Each user's row of interactions is L2-normalised, dropped out, encoded, and decoded to logits
     over all items; the loss is the multinomial log-likelihood of the row under their softmax [1]_.
-    {notes}
+
+{notes}
+
     The defaults are the reference recipe (the paper's ML-20M settings; protocol I1).
 
     Measured: ``benchmarks/quality/RESULTS_I1_ml1m.md`` (ML-1M), ``benchmarks/quality/RESULTS_I2_gowalla.md``.
