@@ -58,7 +58,7 @@ void dropout(const T* X, int64_t n_rows, int64_t n_cols, double rate, uint64_t s
     parallel_for(n_rows, n_threads, [&](int64_t r) {
         // Locals, not the captured references: inside OpenMP's outlined region GCC cannot prove the
         // stores to Y leave keep_scale, rate or n_cols alone, and stopped vectorising the Philox draws
-        // (measured: 128 x 256 took 190 us on 1 thread and 450 us on 2).
+        // (2 threads were then slower than 1; benchmarks/RESULTS_SPEED_NOTES.md, fourth session).
         const T* x = X + r * n_cols;  // no __restrict: out may be X (in place)
         T* y = Y + r * n_cols;
         const T ks = keep_scale;

@@ -1,6 +1,6 @@
 // aerec — family 10, CPU bodies: the float32 training GEMM (see gemm_f32.h).
 //
-// Blocking, with this machine's caches in mind (48 KiB L1d and 2 MiB L2 per core, a large shared L3):
+// Blocking, sized for 48 KiB of L1d and 2 MiB of L2 per core and a large shared L3:
 // an A micro-panel (kMr × kc, 18 KiB at kc = 384) stays in L1 while the B micro-panels of the current
 // B block (kc × kNb, 768 KiB) stream from L2; the A block (up to kMb rows × kc, 4.5 MiB) lives in L3.
 // Loop order (outer to inner): A row block i0 → kc-block p → B column block j0 → A panel → B panel.
@@ -10,9 +10,9 @@
 // no panel packed by one core and read from the other's cache. The operand that is not cut is packed
 // by every thread (a second copy of A when cutting columns: M·K elements against M·N·K/T FMAs).
 // A first version packed shared panels behind a spin barrier (so half of every panel a thread read was
-// packed by the other core — the likely cost, not measured apart): Mult-VAE's two output-layer products
-// ran at 189 and 196 GFLOP/s against 211 and 220 for independent BLAS calls per column block, and the
-// private-panel version took 0.92–1.02× its time (same-process A/B, 21 rounds, 2 threads).
+// packed by the other core — the likely cost, not measured apart); it was slower than independent BLAS
+// calls per column block at Mult-VAE's output-layer products, and the private-panel version replaced it.
+// Measured: benchmarks/RESULTS_SPEED_NOTES.md (sixth session, and "Figures moved out of the code").
 #include "aerec/gemm_f32.h"
 
 #include <algorithm>

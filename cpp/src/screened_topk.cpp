@@ -97,8 +97,8 @@ void screened_topk(const float* screen, const float* A, int64_t M, int64_t K, co
     using Key = KeyOf<double>::Key;
     constexpr double kInf = std::numeric_limits<double>::infinity();
     constexpr double kLimit = 0x1p120;  // beyond this a float32 partial sum of the screen might overflow
-    // Rows whose candidates share the reads of Wᵀ (fixed: results never depend on it). 128 measured
-    // 63.5–64.5 µs per ML-20M-shape row against 67–69 for 64 and 66 for 256 (1 thread, best of 10).
+    // Rows whose candidates share the reads of Wᵀ (fixed: results never depend on it). 128 was faster
+    // than 64 or 256 at the ML-20M shape (benchmarks/RESULTS_SPEED_NOTES.md, fifth session).
     constexpr int64_t kRowBlock = 128;
     const double n_round = 2.0 * static_cast<double>(K) + 2.0;
     const double gamma = n_round * 0x1p-24 / (1.0 - n_round * 0x1p-24);

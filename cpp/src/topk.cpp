@@ -49,7 +49,8 @@ void group_maxima(const T* row, int64_t n_items, T* out) {
 
 // A value at most the need-th largest of v[0, n) (need ≤ n; no NaN in v), within 2⁻¹⁵ (float) or
 // 2⁻¹² (double) of it: a radix select on the top 24 bits of order-preserving keys, three passes of
-// 256 buckets — branch-free counting where nth_element's partitions mispredict (≈ 7 µs of a 32 µs row).
+// 256 buckets — branch-free counting where nth_element's partitions mispredict (a large share of a row's
+// time; benchmarks/RESULTS_SPEED_NOTES.md, fifth session).
 template <class T>
 T select_floor(const T* v, int64_t n, int64_t need) {
     using U = typename KeyOf<T>::Bits;

@@ -9,8 +9,8 @@ import os as _os
 
 # Before the extension loads libgomp: OpenMP workers sleep between parallel regions instead of
 # spinning. Spinning workers and OpenBLAS's own threads fight over the cores, and every native call
-# right after a NumPy GEMM then waits for a scheduler slice: measured on 2 cores, a 2-thread kernel
-# call after a GEMM took 7.9 ms spinning vs 0.1 ms passive. Set OMP_WAIT_POLICY yourself to override.
+# right after a NumPy GEMM then waits for a scheduler slice, many times longer than the call itself
+# (measured: benchmarks/RESULTS_SPEED_NOTES.md). Set OMP_WAIT_POLICY yourself to override.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from importlib.metadata import PackageNotFoundError, version as _version

@@ -3,9 +3,10 @@
 EASE needs P = (XᵀX + λI)⁻¹ for tens of thousands of items. LAPACK's ``potrf`` + ``potrs`` against
 the identity does it, but
 
-* OpenBLAS's *threaded* ``potrf`` segfaults on this machine for n ≥ 28,000 (SciPy 1.17's bundled
+* OpenBLAS's *threaded* ``potrf`` was seen to segfault for n ≥ 28,000 (SciPy 1.17's bundled
   OpenBLAS 0.3.30 and NumPy 2.4's 0.3.31 alike, with a diagonal float32 matrix and 2 threads; one
-  thread is fine) — a crash aerec must never pass on to its users;
+  thread is fine; ``benchmarks/quality/RESULTS_I2_gowalla.md``) — a crash aerec must never pass on
+  to its users;
 * ``potrs`` against I costs 2n³ flops where the structure needs n³/3 + n³/3: column j of L⁻¹ is zero
   above j, and so is the part of Pᵢⱼ (i ≥ j) that the back-substitution needs.
 

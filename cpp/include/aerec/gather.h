@@ -9,10 +9,9 @@
 // Speed: each term reads a whole row of src; when src is larger than L2 those reads come from L3 or
 // memory. When src rows are reused often (nnz ≥ 8·n_src), the hidden dimension is processed in
 // column tiles sized so that the slab src[:, tile] fits in ~1 MiB of L2, and all output rows are
-// swept for one tile before the next. Measured here (2 threads, float32): the I-AutoRec shape
-// (817k nnz over 6,040 source rows, h = 500) forward 69 → 56 ms, backward 86 → 60 ms; with little
-// reuse (the Mult-VAE batch: 38k nnz over 20,108 rows) tiling only adds index passes (3.6 → 11.7 ms
-// forward), so it is not used there.
+// swept for one tile before the next. That pays where rows are reused many times (I-AutoRec's
+// shapes); with little reuse (a Mult-VAE batch) tiling only adds index passes, so it is not used there.
+// Measured: benchmarks/RESULTS_SPEED_NOTES.md ("Figures moved out of the code").
 #pragma once
 
 #include <algorithm>

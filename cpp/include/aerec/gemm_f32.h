@@ -1,10 +1,10 @@
 // aerec — family 10: the float32 GEMM of training, C = A·B (or C += A·B), on strided operands.
 //
 // Why our own and not NumPy's OpenBLAS: the products of a training step are thin — a batch of 128–500
-// users against 512–20,108 items, or weight gradients with K = the batch. OpenBLAS runs them at 70–85 %
-// of this machine's FMA peak (1 thread: 110–137 of 162 GFLOP/s at the deep autoencoder's shapes),
-// MKL — what PyTorch calls — at 95–100 %. This kernel follows the structure BLIS and MKL use; measured
-// (benchmarks/RESULTS.md, group gemm_f32): 1.00–1.26× OpenBLAS at those shapes, MKL still up to 1.3× faster.
+// users against 512–20,108 items, or weight gradients with K = the batch — and OpenBLAS runs such shapes
+// well short of the FMA peak, where MKL (what PyTorch calls) comes close to it. This kernel follows the
+// structure BLIS and MKL use; it matches or beats OpenBLAS at those shapes and is still behind MKL at some.
+// Measured: benchmarks/RESULTS_SPEED_NOTES.md (sixth session) and benchmarks/RESULTS.md (group gemm_f32).
 //
 // Structure (BLIS): K is cut into kc-blocks of equal size (kc ≤ kKc, a function of K only); for each
 // block, A's rows are packed into panels of kMr rows (kc × kMr, k-major) and B's columns into panels of

@@ -31,15 +31,16 @@ def thread_pool(n_threads):
 #: GEMM blocking: columns per block when the output is wide, rows per block otherwise. Fixed sizes,
 #: so every output element is computed by the same single-threaded BLAS call whatever n_threads is.
 #: Rows per block: 256, not 128, because each block is a separate BLAS call that packs its own copy
-#: of the other operand — Mult-VAE's dH = G·Wᵀ (500 × 20,108 · 20,108 × 600) ran at 104 GFLOP/s on 1
-#: thread as 4 blocks of 128 rows and 128 as 2 blocks of 256 (one call: 137); at 2 threads 205 → 250.
+#: of the other operand, so fewer, taller blocks repack it less often (e.g. Mult-VAE's dH = G·Wᵀ,
+#: 500 × 20,108 · 20,108 × 600, was faster as 2 blocks of 256 rows than as 4 of 128, on 1 and 2 threads).
+#: Measured: ``benchmarks/RESULTS_SPEED_NOTES.md``.
 GEMM_COL_BLOCK = 1024
 GEMM_ROW_BLOCK = 256
 GEMM_MIN_FLOPS = 1 << 23  # below this, one BLAS call
 #: A narrow output with fewer row blocks than this (a batch of 128 users times 512 hidden units, as
 #: in the deep autoencoder's layers) is also split into columns of GEMM_NARROW_COL_BLOCK, so the pool
-#: has work for more than one thread. 2 suits this 2-core machine; the blocks must depend on the
-#: shape only (bit-identical results for any n_threads), so more cores get no more blocks.
+#: has work for more than one thread. 2 keeps two cores busy; the blocks must depend on the shape
+#: only (bit-identical results for any n_threads), so more cores get no more blocks.
 GEMM_MIN_JOBS = 2
 GEMM_NARROW_COL_BLOCK = 128
 #: float32 products go to aerec's own GEMM (family 10, ``kernels.gemm_f32``) when the AVX2 or AVX-512
@@ -83,12 +84,13 @@ class CpuBackend:
         on this backend's thread pool.
 
         Why our own float32 GEMM: the training products are thin (a batch of 128–500 rows, or K =
-        the batch) and OpenBLAS runs them at 70–85 % of the FMA peak; see ``cpp/src/gemm_f32.cpp``.
-        For the BLAS route callers hold BLAS to one thread (``blas_threads(1)``). Why not let OpenBLAS thread itself:
-        its worker threads spin while waiting, and when the cores are shared (other processes,
-        OpenMP kernels between products) they collapse — measured on this 2-core machine under
-        load: 25 GFLOP/s with OpenBLAS's 2 threads, 95 GFLOP/s with this pool. Fixed blocks also
-        make the result independent of n_threads (each element comes from the same BLAS call)."""
+        the batch), shapes at which OpenBLAS stays well short of the FMA peak; see
+        ``cpp/include/aerec/gemm_f32.h``. For the BLAS route callers hold BLAS to one thread
+        (``blas_threads(1)``). Why not let OpenBLAS thread itself: its worker threads spin while
+        waiting, and when the cores are shared (other processes, OpenMP kernels between products)
+        its throughput collapses, far below this pool's. Fixed blocks also make the result
+        independent of n_threads (each element comes from the same BLAS call).
+        Measured: ``benchmarks/RESULTS_SPEED_NOTES.md``."""
         m, k = a.shape
         n = b.shape[1]
         if out is None:

@@ -50,7 +50,8 @@ def rating_biases(X, mu, lam, rtol=1e-10, maxiter=2000):
     (A the 0/1 rating pattern, D the rating counts, s the sums of r − μ), symmetric positive
     (semi-)definite, solved by Jacobi-preconditioned conjugate gradients with sparse products only —
     never an items × items matrix. Alternating updates (coordinate descent) converge too slowly on
-    dense data: 20 sweeps left errors of 0.05 on ML-1M. float64; serial NumPy/SciPy arithmetic, so
+    dense data: 20 sweeps were still far off on ML-1M (``benchmarks/quality/RESULTS_E1_ml1m.md``).
+    float64; serial NumPy/SciPy arithmetic, so
     the same result for any thread count. User biases are not returned: they are re-derived from each
     history by :func:`row_biases`, so a new user folds in."""
     from scipy.sparse.linalg import LinearOperator, cg
@@ -164,8 +165,8 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
         """The user biases of the rows of the history X (users × items CSR), derived from X itself
         (``row_biases``), so the training rows and a new user's are treated alike; None without a
         baseline. The network itself always reads the raw ratings: which items a row rated is
-        information that centred inputs blur (measured: residual inputs were worse on both E2 data
-        sets, see ``AutoRec``)."""
+        information that centred inputs blur (residual inputs were worse on both E2 data sets:
+        ``benchmarks/quality/RESULTS_E2.md``)."""
         item_bias = getattr(self, "item_bias_", None)
         if item_bias is None:
             return None

@@ -1,5 +1,6 @@
-"""AutoRec (Sedhain, Menon, Sanner & Xie, "AutoRec: Autoencoders Meet Collaborative Filtering",
-WWW 2015), item-based (I-AutoRec, the paper's best) and user-based (U-AutoRec), on aerec's kernels.
+"""AutoRec, item-based (I-AutoRec, the paper's best) and user-based (U-AutoRec), on aerec's kernels.
+
+Sedhain, Menon, Sanner & Xie, "AutoRec: Autoencoders Meet Collaborative Filtering", WWW 2015.
 
 One sample is one item's column of ratings over users (item-based) or one user's row of ratings
 over items (user-based): ``r̂ = f(g(r·W + b)·Vᵀ + c)``, trained on the observed entries only. The
@@ -41,75 +42,35 @@ class AutoRec(_ExplicitAutoencoder):
     same order; normally the training matrix), and raise ``ValueError`` otherwise. Items, on the
     other hand, are folded in from their columns. U-AutoRec folds in any user's row.
 
-    **Objective and ``l2``.** The paper's: the sum of squared errors over the observed training
-    ratings plus ``l2/2 · (‖W‖² + ‖V‖²)`` (biases not penalised), so ``l2`` is the paper's λ. It
-    is minimised divided by the number of training ratings N (same minimiser): full-batch RProp
-    uses exactly this; Adam uses each minibatch's mean squared error plus ``l2/(2N)·(‖W‖²+‖V‖²)``.
-    ``loss_curve_`` records the objective / N per epoch (training MSE plus the scaled penalty).
-
-    **Baseline.** With ``baseline='biases'`` (the default) the prediction is
-    ``μ + b_u + b_i + f(g(r·W + b)·Vᵀ + c)``: a ridge-regularised bias baseline (Koren 2008; item
-    biases fitted at ``fit``, penalty ``baseline_l2``; a user's bias re-derived from the history it
-    is given, so U-AutoRec still folds in new users) plus the network, which reads the *raw* ratings
-    and is trained on the residuals. Without it the network must spend its capacity — and its
-    weight penalty — on the offsets: on Douban a bias baseline alone scores 0.734 while the plain
-    I-AutoRec scored 0.751 (``baseline=None`` is the paper's model). Measured (test RMSE, early
-    stopping): Douban 0.7507 → 0.7203 ± 0.0001, ML-100K u1 0.8972 → 0.8931 ± 0.0012 (the E2 recipe
-    below, refitted, 3 seeds), ML-1M E1 see below. Feeding the network the residuals instead was
-    worse (Douban 0.736, ML-100K 0.923): which items were rated is information the residuals blur.
-    ``baseline_l2`` 5 was chosen on the validation RMSE (Douban 1 / 5 / 25: 0.7201 / 0.7204 / 0.7288;
-    ML-100K 0.8735 / 0.8718 / 0.8725; measured with the first, 20-sweep bias fit, whose E2 results the
-    exact solve reproduced to 4 decimals).
-
-    **Optimiser and defaults.** ``"adam"`` (minibatches of ``batch_size`` samples, the default) or
-    ``"rprop"`` (the paper's: iRprop−, full batch, ``batch_size`` ignored). Measured on ML-1M
-    (protocol E1, split seed 0, a seeded 5 % of the training ratings as validation, best epoch kept;
-    I-AutoRec h=500; 2 shared cores): with l2=200, dropout=0.2 (no decay) Adam reached validation
-    RMSE 0.8343 at epoch 24 (≈ 50 s; test 0.8327), RProp 0.8355 only at epoch 81 (≈ 220 s; test
-    0.8344) and was still at 0.874 after those 50 s — Adam reaches the better validation RMSE in any
-    budget, so it is the default. With the final defaults on 1 thread (Adam 1.08 s/epoch, RProp 0.86
-    s/epoch including the validation pass), the best validation RMSE within 90 s was 0.8398 for Adam
-    (43 epochs) and 0.8474 for RProp (39 epochs); ``benchmarks/quality/RESULTS_E1_ml1m.md``. Other
-    settings, Adam (test RMSE): l2=100 0.8361 (over-fits after epoch 14), l2=300 0.8346, l2=1000
-    0.857, l2=3000 0.901; l2=100 + dropout 0.3 0.8342; l2=300 + dropout 0.2 0.8341; ELU hidden units
-    0.901. RProp: l2=100 0.8377, l2=300 0.8336 (109 epochs). A learning-rate decay of 0.95 per epoch
-    (now the default) then gained ~0.002 on both split seeds tried: 0.8324 → 0.8302 (seed 0), 0.8364
-    → 0.8343 (seed 1); 0.9 from 2e-3 did the same (0.8308, 0.8347). Over E1 split seeds 0–4 those
-    defaults gave test RMSE 0.8322 ± 0.0016 (the paper: 0.831). The biases baseline then gained
-    ~0.005 on every split (model seed 0, test: 0.8258 0.8297 0.8281 0.8275 0.8271) and
-    ``input_dropout=0.25`` ~0.001 more (0.8246 0.8287 0.8270 0.8262 0.8260; validation RMSE better
-    on every split too): with both, today's defaults, E1 gives **0.8265 ± 0.0017** (seeds 0–4,
-    model seed = split seed) — the paper's deeper variant's 0.827. Smaller data wants less penalty
-    (``l2`` is against the *sum* of squared errors) and more denoising: on ML-100K u1
-    ``n_components=300, l2=50, dropout=0.5, input_dropout=0.5, learning_rate=1e-3, lr_decay=0.99,
-    patience=30`` with the epoch count chosen by early stopping and a refit on all training ratings
-    gives 0.8931 ± 0.0012, and 0.7203 ± 0.0001 on Douban (``benchmarks/quality/e2_fixed.py
-    --refit``; without the baseline 0.8972 and 0.7507).
-
     Parameters
     ----------
     item_based : bool, default=True
         I-AutoRec (samples = items) or U-AutoRec (samples = users).
     n_components : int, default=500
         Hidden units h.
-    activation, output_activation : str, default='sigmoid', 'identity'
-        g and f, among 'sigmoid', 'identity', 'tanh', 'relu', 'elu', 'selu', 'leaky_relu', 'swish'.
+    activation : str, default='sigmoid'
+        Hidden activation g, among 'sigmoid', 'identity', 'tanh', 'relu', 'elu', 'selu',
+        'leaky_relu', 'swish'.
+    output_activation : str, default='identity'
+        Output activation f, among the same names.
     l2 : float, default=200.0
-        λ of the paper's penalty ``λ/2 · (‖W‖² + ‖V‖²)`` against the sum of squared errors.
+        The paper's λ: the penalty ``λ/2 · (‖W‖² + ‖V‖²)`` against the *sum* of squared errors
+        (biases are not penalised), so smaller data sets want a smaller value.
     dropout : float, default=0.2
-        Dropout rate on the hidden code during training (not in the paper; it helped on ML-1M).
+        Dropout rate on the hidden code during training (not in the paper).
     input_dropout : float, default=0.25
         Denoising: during training, each observed input rating is dropped (zeroed in the encoder's
         input, the kept ones scaled by 1/(1 − rate)) with this probability, while every observed
         rating stays a target — so the model learns to predict ratings it was not shown, which is
-        the prediction task. Not in the paper; on the small E2 data sets it helped (ML-100K u1,
-        seed 0: 0.9089 → 0.9041 at 0.5 with l2=50; see ``benchmarks/quality/RESULTS_E2.md``), and
-        0.25 gained ~0.001 on ML-1M (E1) with the baseline.
+        the prediction task. Not in the paper.
     optimizer : {'adam', 'rprop'}, default='adam'
-        See above.
-    n_epochs, batch_size : int, default=100, 256
-        Epochs (passes over the samples) and samples per Adam minibatch.
-    learning_rate : float or None
+        Adam on minibatches of ``batch_size`` samples, or the paper's RProp (iRprop−, full batch,
+        ``batch_size`` ignored).
+    n_epochs : int, default=100
+        Epochs (passes over the samples).
+    batch_size : int, default=256
+        Samples per Adam minibatch.
+    learning_rate : float or None, default=None
         Adam's step size (None: 1e-3) or RProp's initial per-weight step (None: 0.01).
     lr_decay : float, default=0.95
         Adam only: epoch e uses ``learning_rate · lr_decay**e`` (RProp adapts its own steps).
@@ -131,26 +92,32 @@ class AutoRec(_ExplicitAutoencoder):
         Clip predictions to the training rating range (``rating_min_``, ``rating_max_``).
     baseline : {'biases', None}, default='biases'
         Add a ridge bias baseline ``μ + b_u + b_i`` and train the network on the residuals (see
-        above); None: the paper's model.
+        Notes); None: the paper's model.
     baseline_l2 : float, default=5.0
         The baseline's ridge penalty on every bias (in rating-count units: a bias is the mean offset
         of an item's / a user's ratings shrunk by n / (n + baseline_l2)).
-    random_state, n_threads, device, dtype, verbose :
-        As for every aerec estimator: seed for the initialisation, minibatch order, validation split
-        and dropout; OpenMP threads (None: all usable cores; results are identical for any value);
-        'auto'/'cpu'; float32 (default) or float64; a progress bar.
+    random_state : int, RandomState instance or None, default=None
+        Seed for the initialisation, minibatch order, validation split and dropout.
+    n_threads : int or None, default=None
+        OpenMP threads (None: all usable cores); results are identical for any value.
+    device : {'auto', 'cpu', 'cuda'}, default='auto'
+        Where to train, as for every aerec estimator (see the README).
+    dtype : {'float32', 'float64'}, default='float32'
+        Precision of the weights and of training.
+    verbose : bool, default=False
+        Show a progress bar.
 
     Attributes
     ----------
-    W_ : ndarray (n_inputs, n_components)
+    W_ : ndarray of shape (n_inputs, n_components)
         Encoder weights (item-major for the sparse encoder; the paper's V). n_inputs = n_users for
         item-based, n_items for user-based.
-    b_ : ndarray (n_components,)
+    b_ : ndarray of shape (n_components,)
         Encoder bias (the paper's μ).
-    V_ : ndarray (n_outputs, n_components)
+    V_ : ndarray of shape (n_outputs, n_components)
         Decoder weights, item-major as the masked decoder reads them (the paper's W); n_outputs =
         n_inputs.
-    c_ : ndarray (n_outputs,)
+    c_ : ndarray of shape (n_outputs,)
         Decoder bias (the paper's b), initialised at the mean training rating.
     n_features_in_ : int
         Number of items.
@@ -158,9 +125,9 @@ class AutoRec(_ExplicitAutoencoder):
         Number of users (rows) at fit time; item-based models need exactly these rows.
     rating_min_, rating_max_, rating_mean_ : float
         Training rating range (for clipping) and mean (the baseline's μ).
-    item_bias_ : ndarray of float64 (n_items,) or None
+    item_bias_ : ndarray of float64, shape (n_items,), or None
         The baseline's item biases b_i (None without a baseline).
-    output_seen_ : ndarray of bool (n_outputs,)
+    output_seen_ : ndarray of bool, shape (n_outputs,)
         Which outputs (users for item-based, items for user-based) had training ratings.
     loss_curve_ : list of float
         Training objective / N per epoch.
@@ -170,6 +137,42 @@ class AutoRec(_ExplicitAutoencoder):
         Epoch (0-based) whose weights were kept, with validation data.
     n_iter_, n_updates_ : int
         Epochs run and optimiser steps taken.
+
+    See Also
+    --------
+    DeepAutoencoder : Deeper user-based rating autoencoder with dense re-feeding.
+
+    Notes
+    -----
+    **Objective.** The paper's [1]_: the sum of squared errors over the observed training ratings
+    plus ``l2/2 · (‖W‖² + ‖V‖²)``, minimised divided by the number of training ratings N (same
+    minimiser). Full-batch RProp uses exactly this; Adam uses each minibatch's mean squared error
+    plus ``l2/(2N)·(‖W‖²+‖V‖²)``. ``loss_curve_`` records the objective / N per epoch.
+
+    **Baseline.** With ``baseline='biases'`` the prediction is ``μ + b_u + b_i + f(g(r·W + b)·Vᵀ +
+    c)``: a ridge-regularised bias baseline [2]_ (item biases fitted at ``fit``; a user's bias
+    re-derived from the history it is given, so U-AutoRec still folds in new users) plus the
+    network, trained on the residuals. Without it the network spends its capacity — and its weight
+    penalty — on the per-user and per-item offsets. The network reads the *raw* ratings, not the
+    residuals: a residual near 0 looks like a missing rating, so which items were rated would blur.
+
+    **Defaults.** Adam, not the paper's RProp, because it reached a better validation RMSE within
+    every time budget compared. ``l2``, ``dropout``, ``lr_decay``, ``input_dropout`` and the
+    baseline were chosen by short comparisons on ML-1M (protocol E1); the baseline and the decay
+    each helped on every split tried. ``baseline_l2`` was chosen on the validation RMSE of Douban
+    and ML-100K. Smaller data want less penalty (``l2`` is against the sum of squared errors) and
+    more denoising, e.g. ``n_components=300, l2=50, dropout=0.5, input_dropout=0.5, lr_decay=0.99,
+    patience=30``, with the epoch count chosen by early stopping and a refit on all training
+    ratings (``benchmarks/quality/e2_fixed.py --refit``).
+
+    Measured: ``benchmarks/quality/RESULTS_E1_ml1m.md`` (ML-1M), ``benchmarks/quality/RESULTS_E2.md``.
+
+    References
+    ----------
+    .. [1] S. Sedhain, A. K. Menon, S. Sanner and L. Xie, "AutoRec: Autoencoders Meet
+       Collaborative Filtering", WWW 2015.
+    .. [2] Y. Koren, "Factorization Meets the Neighborhood: a Multifaceted Collaborative Filtering
+       Model", KDD 2008.
 
     Examples
     --------

@@ -1,5 +1,6 @@
-"""The deep autoencoder of Kuchaiev & Ginsburg, "Training Deep AutoEncoders for Collaborative
-Filtering" (2017; NVIDIA DeepRecommender), with dense re-feeding, on aerec's kernels.
+"""The deep autoencoder with dense re-feeding (NVIDIA DeepRecommender), on aerec's kernels.
+
+Kuchaiev & Ginsburg, "Training Deep AutoEncoders for Collaborative Filtering" (2017).
 
 A user's row of ratings x goes through an encoder (``hidden_dims``), dropout on the code, and a
 mirrored decoder back to the items. One training step on a batch:
@@ -41,22 +42,6 @@ class DeepAutoencoder(_ExplicitAutoencoder):
     decoder mirrored back to ``n_items``. Every layer applies ``activation`` (the last one only
     when ``last_layer_activations``). Any user's row is folded in at predict time.
 
-    **Defaults.** The paper's Netflix recipe ([n, 512, 512, 1024], SELU, dropout 0.8, SGD momentum
-    0.9, refeed 1) over-fits on MovieLens-sized data. The defaults — [n, 512, 256] tanh encoder, a
-    linear output layer, dropout 0.5 on the code, ``l2=3e-4``, SGD with momentum 0.9 at 0.06,
-    batches of 128 users, refeed 1 — were picked by a short measurement on ML-1M (protocol E1, split
-    seed 0, a seeded 5 % of the training ratings as validation, best epoch kept; test RMSE, refeed 0
-    unless said): SELU [512] with dropout 0.5 reached only 0.971 (SGD 0.02) / 0.970 (Adam 1e-3) —
-    the training MSE fell to 0.54 — and 0.927 with dropout 0.8 + l2 3e-4 or 0.919 with l2 3e-3;
-    sigmoid [512] (Adam, dropout 0.5, l2 3e-4) 0.884, as U-AutoRec; tanh [512, 256] 0.8757 with Adam
-    1e-3, 0.8876 with SGD 0.02 and 0.8661 with SGD 0.06 (30 epochs, still improving). Dense
-    re-feeding did not improve ML-1M within the epochs tried (tanh [512, 256], Adam: 0.885 after 20
-    epochs vs 0.8757; sigmoid [512]: 0.910 after 25 vs 0.884) and costs 2.6–3.2× per epoch (ML-1M, 1
-    thread: 1.34 → 3.44 s in a quiet moment, 1.8 → 5.8 s under load); ``refeed=1`` stays the default
-    as the paper's best — set ``refeed=0`` for speed. The full defaults gave test RMSE 0.8627 ±
-    0.0053 on E1 split seeds 0–1 (0.8589, 0.8664; best epochs 50 and 48 of 50, so larger
-    ``n_epochs`` may help; ~6 min per fit on 1 thread).
-
     Parameters
     ----------
     hidden_dims : tuple of int, default=(512, 256)
@@ -74,13 +59,16 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         Tie the decoder's weights to the encoder's (each decoder layer uses the transpose of its
         mirror encoder layer; biases stay separate).
     refeed : int, default=1
-        Dense re-feeding steps after each sparse step (0 disables; the paper's best is 1).
+        Dense re-feeding steps after each sparse step (0 disables; the paper's best is 1). Each
+        step is dense work over all items, so ``refeed=0`` trains much faster.
     optimizer : {'sgd', 'adam'}, default='sgd'
         SGD with momentum (the paper's) or Adam.
     momentum : float, default=0.9
         SGD momentum.
-    n_epochs, batch_size : int, default=50, 128
-        Epochs over the users and users per batch (NVIDIA: 128).
+    n_epochs : int, default=50
+        Epochs over the users.
+    batch_size : int, default=128
+        Users per batch (NVIDIA: 128).
     learning_rate : float, default=0.06
         Initial step size (NVIDIA: 0.005 on Netflix, whose epochs hold ~80× more batches).
     lr_decay : float, default=1.0
@@ -93,37 +81,56 @@ class DeepAutoencoder(_ExplicitAutoencoder):
     l2 : float, default=3e-4
         Weight decay: ``l2·W`` is added to each weight's gradient of the per-batch mean squared error
         (``l2/2·‖W‖²`` in the loss; biases are not decayed), PyTorch's ``weight_decay``.
-    early_stopping, validation_fraction, patience : bool, float, int or None; default False, 0.05, 10
-        Hold out a seeded fraction of the training *ratings* (when no ``y_val`` is given), record
-        the validation RMSE per epoch, keep the best epoch; stop after ``patience`` epochs without
-        improvement (None: run all epochs).
-    unseen, default_rating, clip :
-        Users with no ratings in X and items without training ratings get ``default_rating``
-        ('default', 3.0) or the training mean ('mean'); predictions are clipped to the training
-        rating range when ``clip``.
+    early_stopping : bool, default=False
+        Hold out a seeded ``validation_fraction`` of the training *ratings* (when no ``y_val`` is
+        given), record the validation RMSE per epoch and keep the best epoch.
+    validation_fraction : float, default=0.05
+        Fraction of the ratings held out by ``early_stopping``.
+    patience : int or None, default=10
+        Stop after this many epochs without a better validation RMSE (None: run all epochs).
+    unseen : {'default', 'mean'}, default='default'
+        Prediction for users with no ratings in X and items without training ratings:
+        ``default_rating`` or the training mean rating.
+    default_rating : float, default=3.0
+        The value ``unseen='default'`` predicts.
+    clip : bool, default=True
+        Clip predictions to the training rating range.
     baseline : {'biases', None}, default='biases'
         As for ``AutoRec``: predict ``μ + b_u + b_i`` plus the network, which reads the raw ratings
         and is trained on the residuals (re-feeding steps read the full dense prediction and target
-        its residual part). Measured on ML-1M (E1, split seeds 0 and 1, defaults otherwise): test
-        RMSE 0.8589 / 0.8664 without, 0.8559 / 0.8611 with it. None: NVIDIA's model.
+        its residual part). It lowered the test RMSE on ML-1M. None: NVIDIA's model.
     baseline_l2 : float, default=5.0
         The baseline's ridge penalty on every bias.
-    random_state, n_threads, device, dtype, verbose :
-        As for every aerec estimator.
+    random_state : int, RandomState instance or None, default=None
+        Seed for the initialisation, batch order, validation split and dropout.
+    n_threads : int or None, default=None
+        OpenMP threads (None: all usable cores); results are identical for any value.
+    device : {'auto', 'cpu', 'cuda'}, default='auto'
+        Where to train, as for every aerec estimator (see the README).
+    dtype : {'float32', 'float64'}, default='float32'
+        Precision of the weights and of training.
+    verbose : bool, default=False
+        Show a progress bar.
 
     Attributes
     ----------
-    encoder_coefs_, encoder_intercepts_ : lists of ndarray
+    encoder_coefs_, encoder_intercepts_ : list of ndarray
         Encoder weights ``(n_in, n_out)`` and biases; ``encoder_coefs_[0]`` is (n_items, h1).
-    decoder_coefs_, decoder_intercepts_ : lists of ndarray
+    decoder_coefs_, decoder_intercepts_ : list of ndarray
         The decoder's hidden layers (n_in, n_out) (transposed views of the encoder's when
         ``constrained``) and biases.
-    output_coef_, output_intercept_ : ndarray (n_items, h1), (n_items,)
-        Output layer ``out = f(H·output_coef_ᵀ + output_intercept_)``, item-major (the masked
-        decoder's layout; the same array as ``encoder_coefs_[0]`` when ``constrained``).
-    n_features_in_, rating_min_, rating_max_, rating_mean_, output_seen_ :
-        Items, training rating range and mean, items with training ratings.
-    item_bias_ : ndarray of float64 (n_items,) or None
+    output_coef_ : ndarray of shape (n_items, h1)
+        Output layer weights, item-major (the masked decoder's layout; the same array as
+        ``encoder_coefs_[0]`` when ``constrained``): ``out = f(H·output_coef_ᵀ + output_intercept_)``.
+    output_intercept_ : ndarray of shape (n_items,)
+        Output layer bias.
+    n_features_in_ : int
+        Number of items.
+    rating_min_, rating_max_, rating_mean_ : float
+        Training rating range and mean.
+    output_seen_ : ndarray of bool, shape (n_items,)
+        Items with training ratings.
+    item_bias_ : ndarray of float64, shape (n_items,), or None
         The baseline's item biases (None without a baseline).
     loss_curve_ : list of float
         Mean squared error of the sparse steps (observed ratings) per epoch.
@@ -131,8 +138,35 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         Mean squared error of the dense re-feeding steps per epoch (empty when ``refeed=0``).
     validation_scores_ : list of float
         Validation RMSE per epoch.
-    best_epoch_, n_iter_, n_updates_ :
-        Epoch kept (with validation data), epochs run, optimiser steps taken.
+    best_epoch_ : int or None
+        Epoch (0-based) whose weights were kept, with validation data.
+    n_iter_, n_updates_ : int
+        Epochs run and optimiser steps taken.
+
+    See Also
+    --------
+    AutoRec : One-hidden-layer rating autoencoder, item- or user-based.
+
+    Notes
+    -----
+    One training step on a batch [1]_: a *sparse step* (sparse encoder, masked decoder; the mean
+    squared error counts observed ratings only, as NVIDIA's ``MSEloss``), then ``refeed`` *dense
+    re-feeding* steps, each feeding the previous forward pass's dense output back as both input
+    and target, every entry counting (see the module docstring).
+
+    **Defaults.** The paper's Netflix recipe ([n, 512, 512, 1024], SELU, dropout 0.8, refeed 1)
+    over-fits on MovieLens-sized data, so the defaults are a smaller tanh network ([n, 512, 256],
+    linear output, dropout 0.5 on the code, ``l2=3e-4``, SGD with momentum 0.9 at 0.06, batches of
+    128 users), the best of a short comparison on ML-1M. ``refeed=1`` is the paper's best; on ML-1M
+    it did not improve the fit within the epochs tried, so set ``refeed=0`` for speed. The best
+    epoch was near the last, so a larger ``n_epochs`` may help.
+
+    Measured: ``benchmarks/quality/RESULTS_E1_ml1m.md``.
+
+    References
+    ----------
+    .. [1] O. Kuchaiev and B. Ginsburg, "Training Deep AutoEncoders for Collaborative Filtering",
+       arXiv:1708.01715, 2017.
 
     Examples
     --------

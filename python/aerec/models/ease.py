@@ -26,38 +26,63 @@ from ..engine.backend import CpuBackend, get_backend
 def _block_size(n_items):
     """Tile width of the blocked inverse: a function of the size only (so results do not depend on
     the thread count); wider tiles past 8,192 items, where the GEMMs' rank matters more than the
-    number of parallel jobs (measured at 10,000 items under load: 512 ≈ 256, 1.2–2.3× faster than potrf+potrs)."""
+    number of parallel jobs. Measured: ``benchmarks/RESULTS_SPEED_NOTES.md``."""
     return 256 if n_items < 8192 else 512
 
 
 class EASE(RecommenderBase):
     """EASE: an item–item linear autoencoder with a closed-form solution (Steck 2019).
 
+    Scores are ``X·B`` with an items × items weight matrix B whose diagonal is zero, so an item is
+    never scored from itself; B is the closed-form ridge solution, with no training loop.
+
     Parameters
     ----------
-    l2 : float
-        λ, the L2 penalty on B (500 in the paper's ML-20M/Netflix runs).
-    binarize : bool
+    l2 : float, default=500.0
+        The L2 penalty λ on B (500 in the paper's ML-20M/Netflix runs).
+    binarize : bool, default=True
         True (the paper): every positive entry of X is one interaction. False: the values are
         non-negative weights, e.g. from a weighting step (TF-IDF, BM25) in a ``Pipeline``.
-    positive : bool
+    positive : bool, default=False
         Clip B at zero (a non-negative item–item matrix, as some libraries default to). Off by
         default, as in the paper.
-    dtype : {'float32', 'float64'}
+    dtype : {'float32', 'float64'}, default='float32'
         Precision of G, P and B.
-    max_memory : int or None
-        Refuse to fit when the items × items buffer would exceed this many bytes (default: 80 % of
-        the memory available at fit time).
-    n_threads, device, verbose : as for every aerec estimator.
-    random_state : None, int or RandomState
+    max_memory : int or None, default=None
+        Refuse to fit when the two items × items buffers would exceed this many bytes (None: 80 %
+        of the memory available at fit time).
+    n_threads : int or None, default=None
+        Threads (None: all usable cores); results are identical for any value.
+    device : {'auto', 'cpu', 'cuda'}, default='auto'
+        Where to fit, as for every aerec estimator (see the README).
+    verbose : bool, default=False
+        Show a progress bar.
+    random_state : None, int or RandomState, default=None
         Accepted, as by every aerec estimator, and unused: the fit is deterministic.
 
     Attributes
     ----------
-    B_ : ndarray (n_items, n_items)
+    B_ : ndarray of shape (n_items, n_items)
         The item–item weights, zero diagonal.
     n_features_in_ : int
         Number of items.
+
+    See Also
+    --------
+    MultDAE : A non-linear autoencoder trained on the same interactions.
+    Popularity : The most-popular baseline.
+
+    Notes
+    -----
+    With G = XᵀX + λI and P = G⁻¹, the solution is B = −P / diag(P) column-wise with a zero
+    diagonal [1]_. The inverse goes through a blocked Cholesky factorisation and blocked triangular
+    solves (``aerec._linalg``): about n_items³ flops and two n_items × n_items buffers.
+
+    Measured: ``benchmarks/quality/RESULTS_I1_ml1m.md`` (λ grid), ``benchmarks/quality/RESULTS_I2_gowalla.md``.
+
+    References
+    ----------
+    .. [1] H. Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019.
 
     Examples
     --------

@@ -12,14 +12,37 @@ from ._base import RecommenderBase
 class Popularity(RecommenderBase):
     """Most-popular baseline: every user gets the items with the most training interactions.
 
+    Scores are the items' summed training values, the same for every user; a reference point for
+    the other models.
+
     Parameters
     ----------
     dtype : {'float32', 'float64'}, default='float32'
-        Precision of the item counts.
+        Precision of the item counts and the scores.
     n_threads : int or None, default=None
-        Threads of ``recommend``'s top-k.
+        Threads for ``recommend`` (None: all usable cores); results are identical for any value.
     random_state : None, int or RandomState, default=None
         Accepted, as by every aerec estimator, and unused: the fit is deterministic.
+
+    Attributes
+    ----------
+    item_counts_ : ndarray of shape (n_items,)
+        Sum of each item's training values (the number of interactions for 0/1 data).
+    n_features_in_ : int
+        Number of items.
+
+    See Also
+    --------
+    EASE : A closed-form item–item model.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from aerec import Popularity
+    >>> X = sp.random(100, 30, density=0.2, format="csr", random_state=0)
+    >>> idx, scores = Popularity().fit(X).recommend(X[:2], k=3)
+    >>> idx.shape
+    (2, 3)
     """
 
     def __init__(self, *, dtype="float32", n_threads=None, random_state=None):

@@ -1,5 +1,6 @@
-"""Mult-VAE and Mult-DAE (Liang, Krishnan, Hoffman & Jebara, "Variational Autoencoders for
-Collaborative Filtering", WWW 2018), trained with aerec's native kernels.
+"""Mult-VAE and Mult-DAE, trained with aerec's native kernels.
+
+Liang, Krishnan, Hoffman & Jebara, "Variational Autoencoders for Collaborative Filtering", WWW 2018.
 
 Defaults are the reference recipe (PROTOCOLS.md, I1): Mult-VAE [I-600-200-600-I] and Mult-DAE
 [I-200-I], tanh, L2-normalised input with dropout 0.5 on it, Xavier-uniform weights, Adam 1e-3,
@@ -31,9 +32,10 @@ from ..model_selection import holdout_users
 from ..engine.params import Parameter, xavier_uniform
 
 #: recommend screens in bfloat16 (``_screened_ranker``) when the catalogue has at least this many items
-#: per recommended item (the rescored candidates grow with k: about 1.5·k at k = 100; at 20,108 items it
-#: measured 1.44× at k = n_items / 200 and 0.82× at k = n_items / 50) and for at least SCREEN_MIN_ROWS rows: preparing the weights
-#: (bfloat16 tiles, Wᵀ, norms: ≈ 65 ms at the ML-20M shape) must pay for itself at ≈ 60–100 µs saved per row.
+#: per recommended item (the candidates rescored in float64 grow with k, so the screen gains only while k
+#: is a small share of the items) and for at least SCREEN_MIN_ROWS rows: preparing the weights (bfloat16
+#: tiles, Wᵀ, norms) must be paid back by the time saved per row.
+#: Measured: ``benchmarks/RESULTS_SPEED_NOTES.md`` (fifth session, and "Figures moved out of the code").
 SCREEN_ITEMS_PER_K = 100
 SCREEN_MIN_ROWS = 2000
 #: ... and while the prepared copies (bfloat16 tiles + Wᵀ in float32: 1.5× the output weights) fit in this.
@@ -343,8 +345,8 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
     def _prepared_output(self, keep_exact):
         """``kernels.pack_bf16`` of the output weights, kept on the model for the next call: reused
         while those weights are unchanged — checked on every call by a fingerprint of their bits (an
-        xor and a float64 sum, ≈ 10 ms at the ML-20M shape against ≈ 65 ms to prepare), so a refit or
-        an in-place edit prepares them again. Not pickled or saved."""
+        xor and a float64 sum, a fraction of the cost of preparing them), so a refit or an in-place
+        edit prepares them again. Not pickled or saved."""
         hidden, W, c = self._cpu_hidden()
         key = (W.shape, _fingerprint(W), _fingerprint(c))
         cached = self.__dict__.get("_scoring_cache")
@@ -433,50 +435,100 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
 _COMMON_DOC = """
     Parameters
     ----------
-    hidden_dims : tuple of int
+    hidden_dims : tuple of int, default={hidden_dims}
         Widths of the hidden layers between the items and the bottleneck (the decoder mirrors them).
-    n_components : int
+    n_components : int, default=200
         Bottleneck (latent) size.
-    activation : str
-        Hidden activation ('tanh' in the paper).
-    dropout : float
+    activation : str, default='tanh'
+        Hidden activation ('tanh' in the paper), among 'tanh', 'sigmoid', 'relu', 'elu', 'selu',
+        'leaky_relu', 'swish', 'identity'.
+    dropout : float, default=0.5
         Dropout rate on the (L2-normalised) input during training.
-    l2 : float
+    l2 : float, default={l2}
         L2 penalty: ``l2 · Σ‖W‖²`` is added to the per-batch loss (biases excluded).
-    beta_cap, anneal_steps : float, int
-        KL weight schedule β = min(beta_cap, updates / anneal_steps) (VAE only).
-    beta : float or None
-        A fixed KL weight instead of the schedule (VAE only).
-    n_epochs, batch_size, learning_rate :
-        Training length, users per batch, Adam step size.
-    early_stopping : bool
+    beta_cap : float, default={beta_cap}
+        Largest KL weight of the schedule β = min(beta_cap, updates / anneal_steps) (ignored by MultDAE).
+    anneal_steps : int, default={anneal_steps}
+        Updates over which β rises to ``beta_cap``; 0: β = ``beta_cap`` from the start (ignored by MultDAE).
+    beta : float or None, default=None
+        A fixed KL weight instead of the schedule (ignored by MultDAE).
+    n_epochs : int, default=200
+        Training length in epochs.
+    batch_size : int, default=500
+        Users per batch.
+    learning_rate : float, default=1e-3
+        Adam's step size.
+    early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the users (80/20 fold-in/target) when no X_val/y_val
         is given to ``fit``, track NDCG@100 each epoch and keep the best epoch.
-    validation_fraction : float
+    validation_fraction : float, default=0.1
         Fraction of users held out by ``early_stopping``.
-    patience : int or None
+    patience : int or None, default=None
         Stop after this many epochs without a better validation NDCG (None: run all epochs).
-    random_state, n_threads, device, dtype, verbose :
-        As for every aerec estimator (see the README).
+    random_state : int, RandomState instance or None, default=None
+        Seed for the initialisation, batch order, validation split, dropout and the VAE's noise.
+    n_threads : int or None, default=None
+        OpenMP threads (None: all usable cores); results are identical for any value.
+    device : {{'auto', 'cpu', 'cuda'}}, default='auto'
+        Where to train, as for every aerec estimator (see the README).
+    dtype : {{'float32', 'float64'}}, default='float32'
+        Precision of the weights and of training.
+    verbose : bool, default=False
+        Show a progress bar.
 
     Attributes
     ----------
-    coefs_, intercepts_ : lists of arrays
+    coefs_, intercepts_ : list of ndarray
         Layer weights (n_in, n_out) and biases, encoder first.
     n_features_in_ : int
         Number of items.
-    loss_curve_, validation_scores_ : lists of float
+    loss_curve_, validation_scores_ : list of float
         Mean training loss and validation NDCG@100 per epoch.
     best_epoch_ : int or None
         Epoch (0-based) whose weights were kept.
-    n_iter_ : int
-        Epochs run.
+    n_iter_, n_updates_ : int
+        Epochs run and optimiser steps taken.
+    beta_ : float
+        The KL weight of the schedule at the last update (MultDAE ignores it).
+"""
+
+_NOTES_DOC = """
+    Notes
+    -----
+    Each user's row of interactions is L2-normalised, dropped out, encoded, and decoded to logits
+    over all items; the loss is the multinomial log-likelihood of the row under their softmax [1]_.
+
+{notes}
+
+    The defaults are the reference recipe (the paper's ML-20M settings; protocol I1).
+
+    Measured: ``benchmarks/quality/RESULTS_I1_ml1m.md`` (ML-1M), ``benchmarks/quality/RESULTS_I2_gowalla.md``.
+
+    References
+    ----------
+    .. [1] D. Liang, R. G. Krishnan, M. D. Hoffman and T. Jebara, "Variational Autoencoders for
+       Collaborative Filtering", WWW 2018.
 """
 
 
 class MultVAE(_MultAutoencoder):
     __doc__ = ("Mult-VAE: a variational autoencoder with a multinomial likelihood (Liang et al. 2018).\n"
-               + _COMMON_DOC + """
+               + """
+    Users × items interactions in, a score for every item out; any user's row is folded in at
+    ``recommend`` time. Architecture [I-600-200-600-I] by default.
+"""
+               + _COMMON_DOC.format(hidden_dims="(600,)", l2="0.0", beta_cap="0.2", anneal_steps="200000")
+               + """
+    See Also
+    --------
+    MultDAE : The same network with a deterministic bottleneck.
+    EASE : Closed-form linear item-item autoencoder.
+"""
+               + _NOTES_DOC.format(notes="""\
+    The encoder gives a Gaussian posterior (mean and log-variance) over the code; training decodes
+    a sample of it and adds β times the KL divergence from the standard normal prior, β rising
+    linearly to ``beta_cap`` over ``anneal_steps`` updates (or fixed by ``beta``).""")
+               + """
     Examples
     --------
     >>> import scipy.sparse as sp
@@ -516,7 +568,30 @@ class MultVAE(_MultAutoencoder):
 
 class MultDAE(_MultAutoencoder):
     __doc__ = ("Mult-DAE: a denoising autoencoder with a multinomial likelihood (Liang et al. 2018).\n"
-               + _COMMON_DOC)
+               + """
+    Users × items interactions in, a score for every item out; any user's row is folded in at
+    ``recommend`` time. Architecture [I-200-I] by default.
+"""
+               + _COMMON_DOC.format(hidden_dims="()", l2="2e-05", beta_cap="0.0", anneal_steps="0")
+               + """
+    See Also
+    --------
+    MultVAE : The same network with a variational bottleneck.
+    EASE : Closed-form linear item-item autoencoder.
+"""
+               + _NOTES_DOC.format(notes="""\
+    The bottleneck is deterministic and the input dropout is the only noise; the default ``l2``
+    is the reference's penalty of 0.01 per batch of 500 users.""")
+               + """
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from aerec import MultDAE
+    >>> X = sp.random(200, 50, density=0.1, format="csr", random_state=0)
+    >>> model = MultDAE(n_components=8, n_epochs=2, random_state=0).fit(X)
+    >>> model.transform(X[:3]).shape
+    (3, 8)
+""")
     _variational = False
 
     def __init__(self, *, hidden_dims=(), n_components=200, activation="tanh", dropout=0.5, l2=0.01 / 500,
