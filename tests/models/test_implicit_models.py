@@ -241,7 +241,7 @@ def test_recommend_float32_is_the_exact_top_k(data, make, route, monkeypatch):
     kernel's tests cover its fallback screen), or by scoring every item in float32 (up to near-ties)."""
     from aerec import _reference as ref
     from aerec import kernels
-    from aerec import vae as vae_module
+    from aerec.models import vae as vae_module
 
     calls = []
     real = kernels.screened_topk
