@@ -719,51 +719,7 @@ def test_netflix_shape_dense_arrays_are_refused_up_front():
     assert (idx[:, 0] == 3).all()
 
 
-# ---- invalid hyperparameters, every estimator: a ValueError/TypeError naming the parameter ------------
-
-_HYPER = {
-    "learning_rate": [-1.0, 0.0, float("nan"), float("inf"), "fast"],
-    "dropout": [1.0, -0.1, float("nan"), 2],
-    "batch_size": [0, -1, 1.5, True],
-    "n_epochs": [0, -1, 2.5, True],
-    "n_components": [0, -3, 2.5],
-    "hidden_dims": [(0,), (-1,), (4.5,), "abc", 5, (True,)],
-    "early_stopping": ["yes", 1],
-    "patience": [0, -1, 1.5],
-    "positive": ["no"],
-    "max_memory": [-1, 0, "lots", float("nan")],
-    "input_dropout": [1.0, -0.1],
-    "n_threads": [0, "two", 1.5],
-    "device": ["tpu", 3],
-    "dtype": ["float16", "int32", "banana"],
-    "l2": [-1.0, float("nan"), float("inf"), "x"],
-    "random_state": ["seed", 1.5, -1, True],
-    "item_based": ["yes"],
-    "refeed": [-1, 1.5],
-    "momentum": [-0.5, 1.5],
-    "beta_cap": [-1.0, float("nan")],
-    "anneal_steps": [-1],
-    "binarize": ["no"],
-    "baseline": ["bias", "mean", True],
-    "baseline_l2": [-1.0, float("nan"), "x"],
-}
-_SMALL = {"MultVAE": dict(hidden_dims=(8,), n_components=4, n_epochs=1, batch_size=16),
-          "MultDAE": dict(n_components=4, n_epochs=1, batch_size=16),
-          "AutoRec": dict(n_components=4, n_epochs=1, batch_size=16),
-          "DeepAutoencoder": dict(hidden_dims=(8, 4), n_epochs=1, batch_size=16),
-          "EASE": dict(l2=10.0), "Popularity": {}}
-HYPER_CASES = [pytest.param(name, p, v, id=f"{name}-{p}={v!r}")
-               for name in _SMALL for p, values in _HYPER.items()
-               if p in getattr(aerec, name)().get_params() for v in values]
-
-
-@pytest.mark.parametrize("name, param, value", HYPER_CASES)
-def test_bad_hyperparameters_every_estimator(name, param, value):
-    cls = getattr(aerec, name)
-    X = X_RATINGS if name in ("AutoRec", "DeepAutoencoder") else X_IMPLICIT
-    with pytest.raises((ValueError, TypeError), match=param.replace("dtype", "float32 or float64|dtype")):
-        cls(**{**_SMALL[name], param: value}).fit(X)
-
+# ---- arrays passed together must match (bad hyperparameters, every estimator: models/test_common.py) -
 
 def _nan_first(B):
     B = B.copy()
