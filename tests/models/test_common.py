@@ -257,8 +257,6 @@ def test_fit_refuses_data_without_interactions(case):
         # would refuse first)
 
 
-@pytest.mark.xfail(reason="models/_base.py to_csr binarises (data[:] = 1) before eliminate_zeros, so an explicitly "
-                          "stored zero becomes an interaction, against its docstring 'Zeros are never interactions'")
 @pytest.mark.parametrize("case", [c for c in CASES if c.data == "implicit"], ids=str)  # rating models keep values
 def test_stored_zeros_are_not_interactions(case):
     X = DATA[case.data][0]

@@ -69,9 +69,9 @@ def to_csr(X, dtype, *, what="X", implicit=True, binarize=True):
         if X.nnz and X.data.min() < 0:
             raise ValueError(f"Negative values in data passed to {what}: implicit-feedback models take "
                              "interaction counts or weights >= 0 (positive = interaction)")
-        if binarize:
-            X.data[:] = 1
-    X.eliminate_zeros()
+    X.eliminate_zeros()  # before binarising: a stored zero is no interaction
+    if implicit and binarize:
+        X.data[:] = 1
     if X.indptr.dtype != X.indices.dtype:
         X.indptr = X.indptr.astype(X.indices.dtype)
     return X
@@ -381,7 +381,7 @@ class RecommenderBase(BaseEstimator):
         persistence.save(self, path)
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: pickling must not change the live model
         state.pop("_scoring_cache", None)  # derived from the weights (vae._prepared_output); rebuilt on demand
         return state
 

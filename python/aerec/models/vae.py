@@ -85,6 +85,8 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         check_scalar(self.l2, "l2", low=0.0)
         check_scalar(self.learning_rate, "learning_rate", low=0.0, low_inclusive=False)
         check_scalar(self.n_epochs, "n_epochs", kind=numbers.Integral, low=1)
+        check_scalar(self.validation_fraction, "validation_fraction", low=0.0, high=1.0, low_inclusive=False,
+                     high_inclusive=False)
         check_scalar(self.batch_size, "batch_size", kind=numbers.Integral, low=1)
         check_scalar(self.beta_cap, "beta_cap", low=0.0)
         check_scalar(self.anneal_steps, "anneal_steps", kind=numbers.Integral, low=0)
