@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import TINY
 
 from aerec import _native, kernels
-from conftest import TINY
 
 ISAS = [isa for isa in ("avx512", "generic") if isa in _native.available_isas()]
 

@@ -14,12 +14,11 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
+from conftest import TINY
 
 import aerec
 from aerec.datasets import make_synthetic
-from conftest import TINY
 
 N_ITEMS = 200 if TINY else 20108
 N_USERS_EPOCH = 116_677  # training users of ML-20M as Mult-VAE preprocesses it

@@ -37,11 +37,11 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import TINY
 
 import aerec
 from aerec._threads import blas_threads
 from aerec.datasets import make_synthetic
-from conftest import TINY
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "peers"))
 import workloads  # noqa: E402

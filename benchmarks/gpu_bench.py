@@ -26,8 +26,6 @@ import sys
 import time
 import traceback
 
-import numpy as np
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "peers"))
 

@@ -29,8 +29,16 @@ from aerec import metrics as M
 from aerec import model_selection as MS
 from aerec.cli import main as cli_main
 from aerec.data import IdMapper
-from aerec.datasets import (load_gowalla, load_ml1m, load_monti, load_movielens, load_netflix_prize, make_synthetic,
-                            read_rating_triples, triples_to_csr)
+from aerec.datasets import (
+    load_gowalla,
+    load_ml1m,
+    load_monti,
+    load_movielens,
+    load_netflix_prize,
+    make_synthetic,
+    read_rating_triples,
+    triples_to_csr,
+)
 from aerec.persistence import ModelFileError
 
 RANKING = {"ndcg": M.ndcg_at_k, "recall": M.recall_at_k, "truncated_recall": M.truncated_recall_at_k,

@@ -72,8 +72,8 @@ def test_user_mistakes_exit_2_without_traceback(tmp_path, capsys):
 def test_plots_headless(tmp_path):
     pytest.importorskip("matplotlib")
     from aerec.datasets import make_synthetic
-    from aerec.plot import plot_learning_curve, plot_metric_at_k
     from aerec.model_selection import holdout_users as split_users
+    from aerec.plot import plot_learning_curve, plot_metric_at_k
 
     X = make_synthetic((400, 100, 8000), random_state=0)
     train, fold_in, target = split_users(X, 0.2, np.random.RandomState(0))

@@ -4,7 +4,6 @@ trips of every estimator: tests/models/test_common.py.)"""
 
 from __future__ import annotations
 
-
 import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import GridSearchCV, KFold

@@ -46,9 +46,10 @@ def cpu_model():
 
 
 def machine_lines(n_threads):
-    import aerec
     import numpy as np
     import scipy
+
+    import aerec
 
     cfg = aerec.config()
     blas = ", ".join(sorted({f"{b.get('internal_api')} {b.get('version')}" for b in cfg.get("blas", [])}))

@@ -25,7 +25,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _implicit_common import data_dir, fmt, log, machine_lines, markdown_table, write_section  # noqa: E402
 
-
 GOWALLA_SEED_NOTE = ("The Gowalla model here is fitted with `random_state=0`; RESULTS_I2_gowalla.md's run 8 (the same recipe) used seed 98765 and scored 0.1673 / 0.1342. This seed's float32 figures (0.1648 / 0.1323) are a second sample of that recipe: Recall@20 is again above the Mult-VAE row (0.1641), NDCG@20 is below it (0.1335).")
 
 
@@ -58,8 +57,9 @@ def compare(model, X, target, metrics):
 
 
 def run_i1(args):
-    from aerec import MultDAE, MultVAE
     from i1_ml1m import load_split
+
+    from aerec import MultDAE, MultVAE
 
     split = load_split(data_dir("ml-1m", args.data_dir))
     out = []

@@ -147,8 +147,9 @@ def timing_rounds(split, rounds, epochs, threads, seed):
     """Seconds per training epoch (no validation), aerec vs torch, fitted alternately so both see the
     same machine load: ``rounds`` rounds of (aerec fit, torch fit) of ``epochs`` epochs each, for the
     VAE and the DAE. Returns {name: [s/epoch per round]}."""
-    from aerec import MultDAE, MultVAE
     from torch_multvae import TorchMultVAE
+
+    from aerec import MultDAE, MultVAE
 
     out = {"aerec MultVAE": [], "torch Mult-VAE": [], "aerec MultDAE": [], "torch Mult-DAE": []}
     for r in range(rounds):

@@ -77,9 +77,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     from aerec import MultVAE, kernels
-    from aerec.models import vae as vae_module
     from aerec.datasets import load_gowalla
     from aerec.metrics import ndcg_at_k, recall_at_k
+    from aerec.models import vae as vae_module
 
     k = 20
     train, test = load_gowalla(data_dir("gowalla_lightgcn", args.data_dir))

@@ -13,7 +13,8 @@ import os as _os
 # (measured: benchmarks/RESULTS_SPEED_NOTES.md). Set OMP_WAIT_POLICY yourself to override.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 from . import datasets, kernels, metrics, model_selection
 from ._config import config, show_config

@@ -24,6 +24,7 @@ from __future__ import annotations
 import ctypes
 
 import numpy as np
+
 from .engine.backend import thread_pool
 
 __all__ = ["cholesky_inverse"]

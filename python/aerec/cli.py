@@ -431,7 +431,6 @@ def cmd_evaluate(args):
 def cmd_bench(args):
     """A quick side-by-side: each kernel family against the NumPy/SciPy code a user would write,
     timed in this process (best of a few repeats; the full suite is benchmarks/)."""
-    import scipy.sparse as sp
 
     from . import kernels
     from .datasets import make_synthetic

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _emulated import install
 from _gpu import require_cupy
+from conftest import assert_close, make_csr
+
 from aerec import _reference as ref
 from aerec import kernels
-from conftest import assert_close, make_csr
 
 DTYPES = [np.float32, np.float64]
 

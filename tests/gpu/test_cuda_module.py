@@ -6,7 +6,6 @@ AEREC_CUDA_MODULE_DIR (as .ci/run does) — and skips with the reason elsewhere.
 from __future__ import annotations
 
 import pytest
-
 from _gpu import require_module
 
 FAMILIES = ["sparse_encoder_forward", "sparse_encoder_backward", "masked_decoder_forward", "masked_decoder_backward",

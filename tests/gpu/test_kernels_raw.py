@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _gpu import DeviceArrays, full_column_pointers, item_major_host, require_gpu
+from conftest import assert_close, make_csr
+
 from aerec import _reference as ref
 from aerec import kernels
-from conftest import assert_close, make_csr
 
 DTYPES = [np.float32, np.float64]
 INDEX_DTYPES = [np.int32, np.int64]

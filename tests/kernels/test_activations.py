@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import DTYPES, THREADS, assert_close, readonly, writable
 
 from aerec import _reference as ref
 from aerec import kernels
-from conftest import DTYPES, THREADS, assert_close, readonly, writable
 
 ACTS = sorted(kernels.ACTIVATIONS)
 ALPHAS = {"elu": [None, 0.7], "leaky_relu": [None, 0.2]}

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import THREADS
 
 from aerec import _reference as ref
 from aerec import kernels
-from conftest import THREADS
 
 AMX = kernels.amx_bf16_available()
 

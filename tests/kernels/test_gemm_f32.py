@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from aerec import _native, _reference as ref
-from aerec import kernels
-from aerec.engine import backend as backend_mod
 from conftest import THREADS
+
+from aerec import _native, kernels
+from aerec import _reference as ref
+from aerec.engine import backend as backend_mod
 
 
 def _tile():

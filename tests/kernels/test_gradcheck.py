@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import INDEX_DTYPES, make_csr, readonly
 
 from aerec import kernels
-from conftest import INDEX_DTYPES, make_csr, readonly
 
 EPS = 1e-6
 RTOL, ATOL = 1e-6, 1e-7

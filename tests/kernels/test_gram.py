@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import DTYPES, INDEX_DTYPES, THREADS, assert_close, empty_csr, make_csr
 
 from aerec import _reference as ref
 from aerec import kernels
-from conftest import DTYPES, INDEX_DTYPES, THREADS, assert_close, empty_csr, make_csr
 
 
 @pytest.mark.parametrize("n_threads", THREADS)

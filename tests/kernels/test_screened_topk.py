@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import INDEX_DTYPES, THREADS, make_csr, readonly
 
 from aerec import _reference as ref
 from aerec import kernels
-from conftest import INDEX_DTYPES, THREADS, make_csr, readonly
 
 
 def _operands(M, K, N, seed=0, bias_scale=0.3):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import DTYPES, INDEX_DTYPES, THREADS, assert_close, empty_csr, freeze_csr, make_csr, readonly, writable
 
 from aerec import _reference as ref
 from aerec import kernels
-from conftest import (DTYPES, INDEX_DTYPES, THREADS, assert_close, empty_csr, freeze_csr, make_csr, readonly,
-                      writable)
 
 N_ROWS, N_ITEMS, H = 23, 37, 5
 

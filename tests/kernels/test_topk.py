@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import DTYPES, INDEX_DTYPES, THREADS, empty_csr, freeze_csr, make_csr, readonly
 
 from aerec import _reference as ref
 from aerec import kernels
-from conftest import DTYPES, INDEX_DTYPES, THREADS, empty_csr, freeze_csr, make_csr, readonly
 
 N_ROWS, N_ITEMS = 23, 150  # > two 64-item blocks, so the block-skipping path runs
 

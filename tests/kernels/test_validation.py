@@ -11,9 +11,9 @@ import textwrap
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import INDEX_DTYPES, ISAS, make_csr, readonly
 
 from aerec import _native, kernels
-from conftest import ISAS, INDEX_DTYPES, make_csr, readonly
 
 N_ROWS, N_ITEMS, H = 6, 9, 3
 

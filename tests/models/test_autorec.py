@@ -4,16 +4,14 @@ bad parameters, fold-in, recommend) is in test_common.py."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _ratings import ML100K, read_ml100k, split_entries, synthetic_ratings
 
 import aerec
 from aerec.engine import CpuBackend
 from aerec.engine.params import Parameter
-
-from _ratings import ML100K, read_ml100k, split_entries, synthetic_ratings
 
 
 @pytest.fixture(scope="module")
@@ -292,8 +290,8 @@ def test_baseline_arrays_must_match_the_parameters(ratings):
 def test_douban_baseline_beats_its_biases():
     """The E2 Douban split, a short run: the I-AutoRec with the biases baseline must beat the biases
     alone (0.734 here) — the network must add to them — and the published target 0.74."""
-    from aerec.models._rating import rating_biases, row_biases
     from aerec.datasets import load_monti
+    from aerec.models._rating import rating_biases, row_biases
 
     path = ML100K.parent / "douban_monti"
     if not path.is_dir():

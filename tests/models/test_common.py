@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _ratings import split_entries, synthetic_ratings
 from sklearn.base import clone
 
 import aerec
@@ -36,8 +37,6 @@ from aerec import models
 from aerec.datasets import make_synthetic
 from aerec.metrics import ndcg_at_k
 from aerec.persistence import registered_estimators
-
-from _ratings import split_entries, synthetic_ratings
 
 #: (train, held-out) parts of the same users' entries: ratings 1..5 and implicit 0/1.
 DATA = {"ratings": split_entries(synthetic_ratings(n_users=60, n_items=40, density=0.3), 0.2, seed=1),

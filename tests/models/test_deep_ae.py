@@ -5,15 +5,13 @@ recommend) is in test_common.py."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _ratings import read_ml100k, split_entries, synthetic_ratings
 
 import aerec
 from aerec.engine import CpuBackend
-
-from _ratings import read_ml100k, split_entries, synthetic_ratings
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ test_common.py."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import scipy.sparse as sp

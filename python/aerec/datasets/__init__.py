@@ -23,13 +23,12 @@ import os
 import warnings
 from pathlib import Path
 
-
 import numpy as np
 import scipy.sparse as sp
 
 from .._validation import check_float_dtype
-from ._io import readable
 from ..model_selection import RatingSplit
+from ._io import readable
 
 __all__ = [
     "shared_data_dir",
@@ -444,4 +443,5 @@ def load_gowalla(path, shape=None, dtype=np.float32) -> RatingSplit:
 
 from ._fetch import ChecksumError, fetch_movielens  # noqa: E402
 from ._movielens import load_movielens, load_netflix_prize  # noqa: E402
-from ._synthetic import SHAPES as SYNTHETIC_SHAPES, make_synthetic  # noqa: E402
+from ._synthetic import SHAPES as SYNTHETIC_SHAPES  # noqa: E402
+from ._synthetic import make_synthetic

@@ -5,9 +5,9 @@ CUDA backend slots in without rewriting them.
 """
 
 from .backend import CpuBackend, get_backend
+from .optim import SGD, Adam, RProp
 from .params import Parameter, xavier_uniform
 from .trainer import EarlyStopping, InterruptGuard, Progress, Trainer, Update, Validation, minibatches
-from .optim import SGD, Adam, RProp
 
 __all__ = [
     "CpuBackend",

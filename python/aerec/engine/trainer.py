@@ -21,7 +21,8 @@ import signal
 import sys
 import threading
 import warnings
-from typing import Callable, Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import Callable, NamedTuple
 
 import numpy as np
 

@@ -18,12 +18,10 @@ import scipy.sparse as sp
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .. import kernels
-from ._base import RecommenderBase, check_dense_size, to_csr
 from .._threads import blas_threads, effective_n_threads
 from .._validation import check_bool, check_scalar
-from ..engine.backend import CpuBackend
 from ..model_selection import holdout_ratings
+from ._base import RecommenderBase, check_dense_size, to_csr
 
 UNSEEN_POLICIES = ("default", "mean")
 BASELINES = (None, "biases")

@@ -16,14 +16,13 @@ import numbers
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from .. import kernels
-from ._base import available_memory_bytes, check_activation
-from ._rating import _ExplicitAutoencoder, check_weights, transpose_csr
 from .._threads import blas_threads
 from .._validation import check_bool, check_scalar
 from ..engine import Adam, RProp, Trainer, Update, Validation, minibatches
 from ..engine.backend import get_backend
 from ..engine.params import Parameter, xavier_uniform
+from ._base import available_memory_bytes, check_activation
+from ._rating import _ExplicitAutoencoder, check_weights, transpose_csr
 
 _LEARNING_RATES = {"adam": 1e-3, "rprop": 0.01}  # learning_rate=None
 _INPUT_DROPOUT_KEY = 0x5EED_1D0F  # separates the input-dropout draws from the hidden-dropout draws

@@ -22,13 +22,13 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
-from ._rating import _ExplicitAutoencoder, check_weights
 from .._threads import blas_threads
 from .._validation import check_bool, check_layer_widths, check_scalar
-from ._base import check_activation
-from ..engine import SGD, Adam, CpuBackend, Trainer, Update, Validation, minibatches
+from ..engine import SGD, Adam, Trainer, Update, Validation, minibatches
 from ..engine.backend import get_backend
 from ..engine.params import Parameter, xavier_uniform
+from ._base import check_activation
+from ._rating import _ExplicitAutoencoder, check_weights
 
 _ALIASES = {"lrelu": "leaky_relu", "none": "identity"}  # NVIDIA DeepRecommender's names
 #: Output activations whose range covers ratings: the output bias starts where f(c) ≈ mean rating.

@@ -11,16 +11,14 @@ single-threaded, which dominated the fit.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
-from .. import kernels
-from ..engine.trainer import Progress
-from ._base import RecommenderBase, available_memory_bytes
 from .._linalg import cholesky_inverse
 from .._threads import blas_threads, effective_n_threads
 from .._validation import check_bool, check_scalar
 from ..engine.backend import CpuBackend, get_backend
+from ..engine.trainer import Progress
+from ._base import RecommenderBase, available_memory_bytes
 
 
 def _block_size(n_items):

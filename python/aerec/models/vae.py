@@ -17,19 +17,18 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .. import kernels
-from ._base import RecommenderBase, check_activation, to_csr
 from .._threads import blas_threads, effective_n_threads
 from .._validation import check_bool, check_layer_widths, check_scalar
-from ..engine import Adam, CpuBackend, Trainer, Update, Validation, minibatches
+from ..engine import Adam, Trainer, Update, Validation, minibatches
 from ..engine.backend import array_namespace, backend_for, get_backend
+from ..engine.params import Parameter, xavier_uniform
 from ..metrics import ndcg_at_k
 from ..model_selection import holdout_users
-from ..engine.params import Parameter, xavier_uniform
+from ._base import RecommenderBase, check_activation, to_csr
 
 #: recommend screens in bfloat16 (``_screened_ranker``) when the catalogue has at least this many items
 #: per recommended item (the candidates rescored in float64 grow with k, so the screen gains only while k
