@@ -201,3 +201,67 @@ def test_loading_a_ratings_file_says_it_is_not_a_model(movielens_csv):
     with pytest.raises(ModelFileError, match="not an aerec model file") as info:
         aerec.load(movielens_csv)
     assert "pickle" not in str(info.value)
+
+
+# ---- ids end to end ------------------------------------------------------------------------------
+
+
+def test_ids_end_to_end_in_one_file(tmp_path, movielens_csv, capsys):
+    """ratings.csv → IdMapper → fit → recommendations as a DataFrame in the file's ids, for known and
+    brand-new users → one file with the model and its id maps → the same answers after loading, and
+    the CLI reads that file too."""
+    df = pd.read_csv(movielens_csv)
+    liked = df[df.rating > 3.5]
+    mapper = aerec.data.IdMapper(user_col="userId", item_col="movieId")
+    X = mapper.fit_transform(liked)
+    model = aerec.EASE(l2=10.0).fit(X)
+    assert mapper.rows([3, 1]).tolist() == [2, 0]
+    new = pd.DataFrame({"userId": [999, 999], "movieId": [101, 102]})
+    history = pd.concat([liked[liked.userId == 3], new])
+    frame = mapper.recommend_frame(model, history, k=5)
+    assert list(frame.columns) == ["user", "rank", "item", "score"]
+    assert set(frame.user) == {3, 999} and frame["item"].dtype == "Int64" and frame["rank"].max() == 5
+    assert not set(frame[frame.user == 999]["item"]) & {101, 102}
+    wide = mapper.recommend_frame(model, new, k=50)  # more than the 40 items: padded at the tail
+    assert wide["item"].isna().sum() == 50 - (40 - 2) and np.isneginf(wide["score"][wide["item"].isna()]).all()
+
+    path = tmp_path / "model.npz"
+    model.save(path, mapper=mapper)
+    loaded, loaded_mapper = aerec.load(path, return_mapper=True)
+    assert loaded_mapper.user_col == "userId"
+    pd.testing.assert_frame_equal(loaded_mapper.recommend_frame(loaded, history, k=5), frame)
+
+    hist_file = tmp_path / "h.csv"
+    hist_file.write_text("userId,movieId,rating\n999,101,5\n999,102,5\n")
+    capsys.readouterr()
+    assert main(["recommend", str(path), str(hist_file), "--k", "5"]) == 0
+    cli_items = [int(line.split(",")[2]) for line in capsys.readouterr().out.splitlines()[1:]]
+    assert cli_items == frame[frame.user == 999]["item"].tolist()
+
+
+def test_cli_model_files_load_with_their_id_maps(tmp_path, movielens_csv):
+    path = tmp_path / "m.npz"
+    assert main(["fit", str(movielens_csv), "--model", "EASE", "--param", "l2=10.0", "--out", str(path)]) == 0
+    model, mapper = aerec.load(path, return_mapper=True)
+    assert mapper.item_ids_.size == model.n_features_in_ and mapper.user_ids_.dtype.kind == "i"
+    with pytest.raises(ModelFileError, match="holds no id maps"):
+        bare = tmp_path / "bare.npz"
+        model.save(bare)
+        aerec.load(bare, return_mapper=True)
+
+
+def test_pandas_paths_say_how_to_get_pandas(monkeypatch):
+    mapper = aerec.data.IdMapper().fit(([1, 2], [3, 4]))
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas → ImportError
+    with pytest.raises(ImportError, match=r"aerec\[pandas\]"):
+        mapper.to_frame(np.array([1]), np.array([[0]]), np.array([[1.0]]))
+
+
+def test_grid_search_without_y_scores_each_fold_and_picks_the_best():
+    """GridSearchCV(model, grid).fit(X) used to get NaN scores and keep the first parameter set."""
+    from sklearn.model_selection import GridSearchCV
+
+    X = aerec.datasets.make_synthetic("small", random_state=0)
+    search = GridSearchCV(aerec.EASE(), {"l2": [0.01, 500.0]}, cv=3).fit(X)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all() and search.best_params_ == {"l2": 500.0} and scores[1] > scores[0]

@@ -300,8 +300,7 @@ def cmd_fit(args):
     from .persistence import save
 
     try:
-        save(model, args.out, extra={"user_ids": mapper.user_ids_, "item_ids": mapper.item_ids_,
-                                     "threshold": np.array([args.threshold])})
+        save(model, args.out, mapper=mapper, extra={"threshold": np.array([args.threshold])})
     except OSError as exc:
         raise UserError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
     print(f"fitted {type(model).__name__} on {what}: {X.shape[0]:,} users × {X.shape[1]:,} items, "

@@ -57,6 +57,14 @@ def _columns(data, user_col, item_col, rating_col, require_ratings=True):
     return cols[0], cols[1], ratings
 
 
+def _pandas(what):
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError(f"{what} returns a pandas DataFrame: install pandas (pip install 'aerec[pandas]')") from None
+    return pandas
+
+
 def _combine(rows, cols, vals, shape, duplicates, dtype):
     """CSR from coordinates under the duplicates rule."""
     if duplicates not in _DUPLICATES:
@@ -202,6 +210,66 @@ class IdMapper:
         vals = np.ones(users.size) if ratings is None else ratings
         return _combine(rows[keep], cols[keep], vals[keep], (self.user_ids_.size, self.item_ids_.size),
                         self.duplicates, self.dtype)
+
+    def rows(self, user_ids):
+        """User ids → their rows in the fitted matrix (``user_ids_`` order), e.g. to slice the training
+        matrix for known users. Unknown ids raise, or with ``unknown='ignore'`` get −1 and a warning."""
+        self._check_fitted()
+        ids = np.asarray(user_ids)
+        if ids.ndim != 1:
+            raise ValueError(f"user_ids must be 1-D, got shape {ids.shape}")
+        string_ids = self.user_ids_.dtype.kind in "USO"
+        if ids.size and (ids.dtype.kind in "USO") != string_ids:
+            raise TypeError(f"user ids are {'strings' if string_ids else 'integers'} here, got dtype {ids.dtype}")
+        rows = np.minimum(np.searchsorted(self.user_ids_, ids), max(self.user_ids_.size - 1, 0))
+        known = self.user_ids_[rows] == ids if self.user_ids_.size else np.zeros(ids.shape, dtype=bool)
+        if not known.all():
+            n = int((~known).sum())
+            sample = list(np.unique(ids[~known])[:5])
+            if self.unknown == "error":
+                raise ValueError(f"{n} user ids were never seen in fit (e.g. {sample}); pass unknown='ignore' to get -1")
+            warnings.warn(f"{n} user ids were never seen in fit (e.g. {sample}): row -1", UserWarning, stacklevel=2)
+        return np.where(known, rows, -1).astype(np.int64)
+
+    def to_frame(self, user_ids, indices, scores):
+        """``recommend``'s ``(indices, scores)`` for the users ``user_ids`` (one per row) as a pandas
+        DataFrame with columns user, rank (1 = best), item, score, in the original ids and their dtype.
+        Padding (index −1, when a user has fewer than k eligible items) is a missing item (``<NA>`` in
+        a nullable integer column for integer ids, None for string ids) with score −inf."""
+        pd = _pandas("IdMapper.to_frame")
+        self._check_fitted()
+        indices, scores = np.asarray(indices), np.asarray(scores)
+        user_ids = np.asarray(user_ids)
+        if indices.ndim != 2 or scores.shape != indices.shape or user_ids.shape != (indices.shape[0],):
+            raise ValueError(f"indices {indices.shape} and scores {scores.shape} must be (n_users, k) with one user id "
+                             f"per row, got {user_ids.shape[0] if user_ids.ndim else 0} user ids")
+        n, k = indices.shape
+        items = self.item_ids(indices).reshape(-1)
+        if self.item_ids_.dtype.kind in "iu":
+            item_col = pd.array([None if v is None else int(v) for v in items], dtype="Int64")
+        else:
+            item_col = items
+        return pd.DataFrame({"user": np.repeat(user_ids, k), "rank": np.tile(np.arange(1, k + 1), n),
+                             "item": item_col, "score": scores.reshape(-1)})
+
+    def recommend_frame(self, model, data, k=10, **kwargs):
+        """Top-``k`` recommendations for the users in the records ``data`` (their histories: known
+        users and brand-new ones alike), as ``to_frame``'s DataFrame in the original ids.
+
+        ``kwargs`` go to ``model.recommend`` (``exclude_seen``, ``items``, ``precision`` …). Item-based
+        AutoRec scores only its training users: their rows come from ``transform_users``.
+        """
+        if getattr(model, "_item_based", False):
+            X, user_ids = self.transform_users(data), self.user_ids_
+        else:
+            X, user_ids = self.transform(data)
+        indices, scores = model.recommend(X, k=k, **kwargs)
+        return self.to_frame(user_ids, indices, scores)
+
+    def get_params(self):
+        """The constructor's parameters (stored in model files by ``save(…, mapper=…)``)."""
+        return {"user_col": self.user_col, "item_col": self.item_col, "rating_col": self.rating_col,
+                "duplicates": self.duplicates, "unknown": self.unknown, "dtype": np.dtype(self.dtype).name}
 
     def item_ids(self, indices):
         """Item indices (e.g. from ``recommend``) → the original item ids; padding (−1) → None."""

@@ -27,6 +27,7 @@ __all__ = [
     "random_rating_split",
     "holdout_ratings",
     "holdout_users",
+    "holdout_items",
     "StrongGeneralizationSplit",
     "strong_generalization_split",
 ]
@@ -152,6 +153,55 @@ def holdout_ratings(X, fraction, random_state=0) -> RatingSplit:
         ``(train, test)`` where ``test`` is the held-out (validation) part.
     """
     return _split_ratings(X, fraction, random_state, "fraction")
+
+
+def holdout_items(X, fraction=0.2, random_state=0, *, min_items=2) -> RatingSplit:
+    """Split every user's stored entries into a history and a held-out part (the same users).
+
+    What ``score(X)`` does without ``y``, and what a user needs to score a model on users it was
+    not fitted on: each row with at least ``min_items`` entries gives ``max(1, round(fraction · n))``
+    of its n entries, drawn at random, to the held-out part; shorter rows stay whole in the history.
+
+    Parameters
+    ----------
+    X : sparse matrix or ndarray of shape (n_users, n_items)
+        Interactions or ratings; stored nonzero entries are the entries.
+    fraction : float in (0, 1), default=0.2
+        Share of each row held out.
+    random_state : int, None, numpy RandomState or Generator, default=0
+        Seed; the same seed gives the same split.
+    min_items : int, default=2
+        Rows with fewer entries are not split.
+
+    Returns
+    -------
+    RatingSplit
+        ``(history, heldout)``: disjoint canonical CSR arrays of X's shape whose sum is X.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from aerec.model_selection import holdout_items
+    >>> X = sp.random(50, 30, density=0.3, format="csr", random_state=0)
+    >>> history, heldout = holdout_items(X, 0.2, random_state=0)
+    >>> (history + heldout != X).nnz, heldout.shape
+    (0, (50, 30))
+    """
+    check_scalar(fraction, "fraction", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+    check_scalar(min_items, "min_items", kind=numbers.Integral, low=1)
+    A = _to_csr(X)
+    rng = _rng(random_state)
+    counts = np.diff(A.indptr)
+    n_held = np.where(counts >= min_items, np.maximum(1, np.round(fraction * counts)).astype(np.int64), 0)
+    n_held = np.minimum(n_held, np.maximum(counts - 1, 0))  # a split row keeps at least one entry of history
+    keys = rng.random_sample(A.nnz) if isinstance(rng, np.random.RandomState) else rng.random(A.nnz)
+    rows = np.repeat(np.arange(A.shape[0]), counts)
+    # within each row, the entries with the n_held smallest keys are held out
+    order = np.lexsort((keys, rows))
+    rank = np.empty(A.nnz, dtype=np.int64)
+    rank[order] = np.arange(A.nnz) - np.repeat(A.indptr[:-1], counts)
+    held = rank < n_held[rows]
+    return RatingSplit(_mask_csr(A, ~held), _mask_csr(A, held))
 
 
 def holdout_users(X, fraction, random_state=None, *, target_prop=0.2, min_items=5, _name="fraction"):

@@ -70,18 +70,29 @@ def _jsonable(value):
 _EXTRA = "extra:"
 
 
-def save(estimator, path, *, extra=None):
+def save(estimator, path, *, extra=None, mapper=None):
     """Write a fitted estimator to ``path``.
 
     extra : dict of name → array, optional
-        Arrays stored beside the model (e.g. the id maps of ``aerec.data.IdMapper``: numeric or
-        fixed-width string arrays, never objects); ``load(path, return_extra=True)`` returns them.
+        Arrays stored beside the model (numeric or fixed-width string arrays, never objects);
+        ``load(path, return_extra=True)`` returns them.
+    mapper : aerec.data.IdMapper, optional
+        A fitted id map stored with the model (its ids as the extra arrays ``user_ids`` and
+        ``item_ids`` — the same as ``aerec fit`` writes — and its parameters in the header);
+        ``load(path, return_mapper=True)`` rebuilds it.
     """
     from . import __version__
 
+    extra = dict(extra or {})
+    mapper_params = None
+    if mapper is not None:
+        if not hasattr(mapper, "item_ids_"):
+            raise ValueError("mapper is not fitted: save a mapper that made the training matrix")
+        extra.update(user_ids=mapper.user_ids_, item_ids=mapper.item_ids_)
+        mapper_params = mapper.get_params()
     state = estimator._get_fitted_state()  # {'arrays': {...}, 'scalars': {...}}
     arrays = {name: np.ascontiguousarray(a) for name, a in state["arrays"].items()}
-    for name, a in (extra or {}).items():
+    for name, a in extra.items():
         a = np.asarray(a)
         if a.dtype == object:
             a = a.astype(str)  # ids as fixed-width strings: loadable without pickle
@@ -99,6 +110,8 @@ def save(estimator, path, *, extra=None):
         "scalars": {k: _jsonable(v) for k, v in state["scalars"].items()},
         "arrays": {name: {"dtype": a.dtype.str, "shape": list(a.shape)} for name, a in arrays.items()},
     }
+    if mapper_params is not None:
+        header["mapper"] = mapper_params
     path = _check_path(path)
     if isinstance(path, bytes):
         path = os.fsdecode(path)
@@ -108,10 +121,13 @@ def save(estimator, path, *, extra=None):
     os.replace(tmp, path)
 
 
-def load(path, *, return_extra=False):
-    """Load a model written by ``save``/``estimator.save``; never executes code from the file.
+def load(path, *, return_extra=False, return_mapper=False):
+    """Load a model written by ``save``/``estimator.save``/``aerec fit``; never executes code from the file.
 
-    With ``return_extra=True`` returns ``(estimator, extra_arrays)``."""
+    ``return_mapper=True``: also the ``aerec.data.IdMapper`` saved with it (``save(…, mapper=…)``,
+    or the id maps ``aerec fit`` writes), so ``mapper.recommend_frame(model, records)`` answers in
+    the original ids. ``return_extra=True``: also the extra arrays. The result is ``estimator``,
+    ``(estimator, mapper)``, ``(estimator, extra)`` or ``(estimator, mapper, extra)``."""
     path = _check_path(path)
     try:
         with open(path, "rb") as fh:
@@ -175,4 +191,24 @@ def load(path, *, return_extra=False):
         estimator._set_fitted_state(arrays, header.get("scalars", {}))
     except (KeyError, ValueError, TypeError) as exc:
         raise ModelFileError(f"{path}: not a consistent {name} model ({exc})") from exc
-    return (estimator, extra) if return_extra else estimator
+    out = [estimator]
+    if return_mapper:
+        out.append(_mapper(path, header.get("mapper"), extra))
+    if return_extra:
+        out.append(extra)
+    return tuple(out) if len(out) > 1 else estimator
+
+
+def _mapper(path, params, extra):
+    """The IdMapper saved beside a model (defaults for files that hold only the id arrays)."""
+    from .data import IdMapper
+
+    if "item_ids" not in extra or "user_ids" not in extra:
+        raise ModelFileError(f"{path}: holds no id maps (save the model with mapper=…, or fit it with 'aerec fit')")
+    try:
+        mapper = IdMapper(**dict(params or {}))
+        mapper._check_params()
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: the stored id map's parameters are not valid ({exc})") from exc
+    mapper.user_ids_, mapper.item_ids_ = extra["user_ids"], extra["item_ids"]
+    return mapper

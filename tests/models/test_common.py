@@ -36,6 +36,7 @@ import aerec
 from aerec import models
 from aerec.datasets import make_synthetic
 from aerec.metrics import ndcg_at_k
+from aerec.model_selection import holdout_items
 from aerec.persistence import registered_estimators
 
 #: (train, held-out) parts of the same users' entries: ratings 1..5 and implicit 0/1.
@@ -331,8 +332,8 @@ def test_score(case):
     else:
         assert 0 < s <= 1
         assert s == pytest.approx(float(np.nanmean(ndcg_at_k(model.recommend(X, k=100)[0], y, 100))), abs=1e-12)
-    with pytest.raises(ValueError, match="held-out"):
-        model.score(X, None)
+    history, heldout = holdout_items(X, 0.2, random_state=0)  # score(X) holds out 20 % of each row itself
+    assert model.score(X) == model.score(history, heldout)
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)

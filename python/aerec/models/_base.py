@@ -21,6 +21,7 @@ from ..engine.backend import CpuBackend, resolve_device
 from ..engine.cuda import CudaBackend, cuda_status
 from ..engine.trainer import progress_iter
 from ..metrics import ndcg_at_k
+from ..model_selection import holdout_items
 
 #: Refuse to build a dense (rows × items) or (items × items) array larger than this many bytes
 #: unless the caller raises it (``AEREC_MAX_DENSE_BYTES``); recommend() and batching avoid it.
@@ -360,13 +361,18 @@ class RecommenderBase(BaseEstimator):
         be = CudaBackend(self.n_threads_)
         return be, self._device_scorer(be)
 
-    def score(self, X, y):
+    def score(self, X, y=None):
         """Implicit models: mean NDCG@100 of ranking y's items from X's history (X's items
-        excluded), over rows of y with at least one item. Explicit models: −RMSE at y's entries."""
+        excluded), over rows of y with at least one item. Explicit models: −RMSE at y's entries.
+
+        Without ``y`` (as ``GridSearchCV(model, grid).fit(X)`` calls it on each test fold), every
+        row of X is split by ``model_selection.holdout_items(X, 0.2, random_state=0)``: 80 % of its
+        entries are the history, 20 % the held-out part scored as ``y``.
+        """
         check_is_fitted(self)
         X = self._validate(X, reset=False)
         if y is None:
-            raise ValueError("score(X, y) needs the held-out part y (users × items)")
+            X, y = holdout_items(X, 0.2, random_state=0)
         y = to_csr(y, self.dtype_, what="y", implicit=self._implicit)
         if y.shape != (X.shape[0], self.n_features_in_):
             raise ValueError(f"y has shape {y.shape}; expected {(X.shape[0], self.n_features_in_)}")
@@ -375,10 +381,11 @@ class RecommenderBase(BaseEstimator):
         idx, _ = self.recommend(X, k=self._score_k, exclude_seen=True)
         return float(np.nanmean(ndcg_at_k(idx, y, self._score_k)))
 
-    def save(self, path):
+    def save(self, path, *, mapper=None):
         """Write the fitted model to one versioned ``.npz`` file that ``aerec.load`` reads back
-        without executing code."""
-        persistence.save(self, path)
+        without executing code. ``mapper``: the fitted ``aerec.data.IdMapper`` of the training data,
+        stored in the same file (``aerec.load(path, return_mapper=True)`` gives it back)."""
+        persistence.save(self, path, mapper=mapper)
 
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: pickling must not change the live model
