@@ -6,7 +6,6 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <cstring>
 #include <limits>
 #include <string>
 
@@ -605,14 +604,7 @@ py::array bf16_round_py(py::array A, int n_threads) {
     const float* a = static_cast<const float*>(A.data());
     py::array_t<float> out(std::vector<py::ssize_t>(A.shape(), A.shape() + A.ndim()));
     float* o = out.mutable_data();
-    nogil([&] {
-        parallel_chunks(n, 1 << 15, n_threads, [&](int64_t b, int64_t e) {
-            for (int64_t i = b; i < e; ++i) {
-                const uint32_t u = static_cast<uint32_t>(bf16_bits(a[i])) << 16;
-                std::memcpy(o + i, &u, sizeof u);
-            }
-        });
-    });
+    nogil([&] { bf16_round(a, n, o, n_threads); });
     return out;
 }
 

@@ -37,6 +37,15 @@ uint16_t bf16_bits(float x) {
     return static_cast<uint16_t>(u >> 16);
 }
 
+void bf16_round(const float* A, int64_t n, float* out, int n_threads) {
+    parallel_chunks(n, int64_t(1) << 15, n_threads, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+            const uint32_t u = static_cast<uint32_t>(bf16_bits(A[i])) << 16;
+            std::memcpy(out + i, &u, sizeof u);
+        }
+    });
+}
+
 int64_t bf16_pad_k(int64_t k) { return (k + 31) / 32 * 32; }
 int64_t bf16_pad_n(int64_t n) { return (n + 15) / 16 * 16; }
 
