@@ -306,7 +306,7 @@ def gemm_case(request):
 
 
 def test_gemm_f32_aerec(benchmark, gemm_case, sgemm_gflops):
-    """kernels.gemm_f32 (family 10) on all cores, transposed operands read in place."""
+    """kernels.gemm_f32 on all cores, transposed operands read in place."""
     A, B = gemm_case["A"], gemm_case["B"]
     out = np.empty((A.shape[0], B.shape[1]), np.float32)
     benchmark.group = f"gemm_f32[{gemm_case['name']}]"

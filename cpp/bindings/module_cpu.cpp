@@ -57,7 +57,7 @@ Csr<I, T> csr_view(const py::array& indptr, const py::array& indices, const T* d
     return Csr<I, T>{static_cast<const I*>(indptr.data()), static_cast<const I*>(indices.data()), data, n_rows, n_cols};
 }
 
-// ---- family 1: sparse encoder -----------------------------------------------------------------
+// ---- sparse_encoder ---------------------------------------------------------------------------
 
 py::array sparse_encoder_forward_py(py::array indptr, py::array indices, py::array data, int64_t n_cols, py::array W,
                                     py::object b, py::object row_scale, double dropout, uint64_t seed, uint64_t step,
@@ -122,7 +122,7 @@ py::tuple sparse_encoder_backward_py(py::array indptr, py::array indices, py::ar
     });
 }
 
-// ---- family 2: masked decoder -----------------------------------------------------------------
+// ---- masked_decoder ---------------------------------------------------------------------------
 
 py::array masked_decoder_forward_py(py::array indptr, py::array indices, int64_t n_cols, py::array H, py::array V,
                                     py::object c, int n_threads) {
@@ -183,7 +183,7 @@ py::tuple masked_decoder_backward_py(py::array indptr, py::array indices, int64_
     });
 }
 
-// ---- family 3: losses -------------------------------------------------------------------------
+// ---- losses -----------------------------------------------------------------------------------
 
 py::tuple masked_mse_py(py::array pred, py::array target, double scale, int n_threads) {
     check_threads(n_threads);
@@ -256,7 +256,7 @@ py::array flat(py::array a, const char* name = "array") {
     return a.ndim() == 1 ? a : py::array(a.reshape({a.size()}));
 }
 
-// ---- family 4: activations, dropout, random draws ----------------------------------------------
+// ---- activations: activation functions, dropout, random draws ----------------------------------
 
 // An output array: a new one shaped like `like`, or `out` checked to match it and be writable.
 template <class T>
@@ -355,7 +355,7 @@ py::array random_py(int64_t n_rows, int64_t n_cols, uint64_t seed, uint64_t step
     fail_type("dtype must be 'float32' or 'float64', got '" + dtype + "'");
 }
 
-// ---- family 5: optimisers ---------------------------------------------------------------------
+// ---- optim ------------------------------------------------------------------------------------
 
 template <class T>
 T* state_ptr(py::array& a, const char* name, int64_t n) {
@@ -489,7 +489,7 @@ void rprop_step_py(py::array param, py::array grad, py::array prev_grad, py::arr
     });
 }
 
-// ---- family 6: top-k --------------------------------------------------------------------------
+// ---- topk -------------------------------------------------------------------------------------
 
 // The ranking key keeps an item index in 32 bits (rank_key.h).
 void check_item_count(int64_t n_items) {
@@ -497,7 +497,7 @@ void check_item_count(int64_t n_items) {
         fail_value("at most 4,294,967,295 items per row can be ranked, got " + std::to_string(n_items));
 }
 
-// Strictly increasing item ids in [0, n_items), or nullptr for None (shared by families 6 and 9).
+// Strictly increasing item ids in [0, n_items), or nullptr for None (shared by topk and screened_topk).
 const int64_t* candidates_arg(const py::object& candidates, int64_t n_items, int64_t& n_cand) {
     n_cand = 0;
     if (candidates.is_none()) return nullptr;
@@ -568,7 +568,7 @@ py::tuple topk_py(py::array scores, int64_t k, py::object excl_indptr, py::objec
     });
 }
 
-// ---- family 7: sparse Gram ----------------------------------------------------------------------
+// ---- gram: sparse Gram --------------------------------------------------------------------------
 
 py::array sparse_gram_py(py::array indptr, py::array indices, py::array data, int64_t n_cols, int n_threads) {
     check_threads(n_threads);
@@ -594,7 +594,7 @@ py::array sparse_gram_py(py::array indptr, py::array indices, py::array data, in
     });
 }
 
-// ---- family 8: bfloat16 scoring GEMM ------------------------------------------------------------
+// ---- gemm_bf16: bfloat16 scoring GEMM -----------------------------------------------------------
 
 py::array bf16_round_py(py::array A, int n_threads) {
     check_threads(n_threads);
@@ -641,7 +641,7 @@ py::array gemm_bf16_py(py::array A, py::array packed, int64_t N, py::object bias
     return out;
 }
 
-// ---- family 10: the float32 training GEMM -------------------------------------------------------
+// ---- gemm_f32: the float32 training GEMM --------------------------------------------------------
 
 // A float32 matrix view: element strides (any sign) and the byte range it spans, for the overlap check.
 struct MatView {
@@ -691,7 +691,7 @@ void gemm_f32_py(py::array A, py::array B, py::array out, bool accumulate, int n
     nogil([&] { gemm_f32(a.rows, b.cols, a.cols, ap, a.rs, a.cs, bp, b.rs, b.cs, o, c.rs, accumulate, n_threads); });
 }
 
-// ---- family 9: exact top-k screened in bfloat16 -------------------------------------------------
+// ---- screened_topk: exact top-k screened in bfloat16 --------------------------------------------
 
 // Wt = Bᵀ (N, K) and its WeightNorms: what screened_topk rescores and bounds from.
 py::tuple screened_prepare_py(py::array B, int n_threads) {

@@ -110,7 +110,7 @@ void need_csr(uintptr_t indptr, uintptr_t indices, int64_t n_rows, int64_t n_col
     need(indices, nnz, name);
 }
 
-// ---- family 1 ------------------------------------------------------------------------------------
+// ---- sparse_encoder ------------------------------------------------------------------------------
 
 void sparse_encoder_forward(uintptr_t indptr, uintptr_t indices, uintptr_t data, const std::string& index_dtype,
                             int64_t n_rows, int64_t n_cols, int64_t nnz, uintptr_t W, uintptr_t b,
@@ -162,7 +162,7 @@ void sparse_encoder_backward(uintptr_t data, int64_t nnz, uintptr_t im_items, ui
     });
 }
 
-// ---- family 2 ------------------------------------------------------------------------------------
+// ---- masked_decoder ------------------------------------------------------------------------------
 
 void masked_decoder_forward(uintptr_t indptr, uintptr_t indices, const std::string& index_dtype, int64_t n_rows,
                             int64_t n_cols, int64_t nnz, uintptr_t H, uintptr_t V, uintptr_t c, int64_t h,
@@ -212,7 +212,7 @@ void masked_decoder_backward(uintptr_t indptr, uintptr_t indices, const std::str
     });
 }
 
-// ---- family 3 ------------------------------------------------------------------------------------
+// ---- losses --------------------------------------------------------------------------------------
 
 void masked_mse(uintptr_t pred, uintptr_t target, int64_t n, double scale, uintptr_t grad, uintptr_t partials,
                 uintptr_t loss, const std::string& dtype, uintptr_t stream) {
@@ -267,7 +267,7 @@ void gaussian_kl(uintptr_t mu, uintptr_t logvar, int64_t n, double scale, uintpt
     });
 }
 
-// ---- family 4 ------------------------------------------------------------------------------------
+// ---- activations ---------------------------------------------------------------------------------
 
 void check_kind(int kind) {
     if (kind < 0 || kind >= aerec::kNumActivations) fail("unknown activation code " + std::to_string(kind));
@@ -330,7 +330,7 @@ void random_draws(int64_t n_rows, int64_t n_cols, uint64_t seed, uint64_t step, 
     });
 }
 
-// ---- family 5 ------------------------------------------------------------------------------------
+// ---- optim ---------------------------------------------------------------------------------------
 
 void check_adam(int64_t t, double lr, double beta1, double beta2, double eps, double weight_decay) {
     if (t < 1) fail("t (the step count) must be >= 1");
@@ -431,7 +431,7 @@ void rprop_step(uintptr_t param, uintptr_t grad, uintptr_t prev_grad, uintptr_t 
     });
 }
 
-// ---- family 6 ------------------------------------------------------------------------------------
+// ---- topk ----------------------------------------------------------------------------------------
 
 void topk_keys(uintptr_t scores, int64_t n_rows, int64_t n_items, uintptr_t excl_indptr, uintptr_t excl_indices,
                int64_t excl_nnz, const std::string& index_dtype, uintptr_t allowed, uintptr_t keys,
@@ -454,7 +454,7 @@ void topk_keys(uintptr_t scores, int64_t n_rows, int64_t n_items, uintptr_t excl
     });
 }
 
-// ---- family 7 ------------------------------------------------------------------------------------
+// ---- gram ----------------------------------------------------------------------------------------
 
 void sparse_gram(uintptr_t indptr, uintptr_t indices, uintptr_t data, const std::string& index_dtype, int64_t n_rows,
                  int64_t n_items, int64_t nnz, uintptr_t col_ptr, uintptr_t col_rows, uintptr_t col_pos, uintptr_t G,

@@ -1,4 +1,4 @@
-// aerec — family 8, CPU bodies: the bfloat16 scoring GEMM on AMX tiles (see gemm_bf16.h).
+// aerec — gemm_bf16, CPU bodies: the bfloat16 scoring GEMM on AMX tiles (see gemm_bf16.h).
 //
 // Register blocking: 2 × 2 output tiles (32 rows × 32 columns, tmm0–3) from 2 A tiles (tmm4–5, 16 rows
 // × 32 bf16 of K) and 2 B tiles (tmm6–7). Work is split over blocks of 32 columns of B (each block's

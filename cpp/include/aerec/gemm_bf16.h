@@ -1,4 +1,4 @@
-// aerec — family 8: bfloat16 scoring GEMM for inference, out = bf16(A)·bf16(B) + bias, accumulated in
+// aerec — gemm_bf16: bfloat16 scoring GEMM for inference, out = bf16(A)·bf16(B) + bias, accumulated in
 // float32, on Intel AMX tiles (TDPBF16PS).
 //
 // Rounding: both operands are rounded to bfloat16 with round-to-nearest-even (bf16_round), so every
