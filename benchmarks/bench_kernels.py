@@ -1,8 +1,9 @@
 """Each kernel family against what a user would write with NumPy/SciPy, in the same run.
 
-Groups (``--benchmark-group-by=group``) pair ``aerec`` with its reference at each shape; the
-AVX-512 variant is also run as the baseline ``generic`` build (``isa`` parameter) to show what the
-vector units buy. Summarise with ``python benchmarks/summarize.py .benchmarks/<json>``.
+Groups (``--benchmark-group-by=group``) are named by the C++ stem of the kernel family they measure
+(``losses[multinomial autorec]``, ``topk[k=100 multvae]``, …) and pair ``aerec`` with its reference at
+each shape; the AVX-512 variant is also run as the baseline ``generic`` build (``isa`` parameter) to
+show what the vector units buy. Summarise with ``python benchmarks/summarize.py .benchmarks/<json>``.
 Run: ``python -m pytest benchmarks/bench_kernels.py --benchmark-json=bench.json``.
 """
 
@@ -98,7 +99,7 @@ def test_masked_decoder_numpy(benchmark, batch):
 @pytest.mark.parametrize("isa", ISAS)
 def test_multinomial_aerec(benchmark, batch, isa):
     X, logits, c = batch["X"], batch["logits"], batch["c"]
-    benchmark.group = f"multinomial[{batch['name']}]"
+    benchmark.group = f"losses[multinomial {batch['name']}]"
     buf = np.empty_like(logits)
 
     def step():
@@ -111,7 +112,7 @@ def test_multinomial_aerec(benchmark, batch, isa):
 def test_multinomial_numpy(benchmark, batch):
     """Bias + log-softmax + loss + gradient as NumPy expressions (the reference code's maths)."""
     X, logits, c = batch["X"], batch["logits"], batch["c"]
-    benchmark.group = f"multinomial[{batch['name']}]"
+    benchmark.group = f"losses[multinomial {batch['name']}]"
     scale = 1.0 / X.shape[0]
 
     def step():
@@ -132,16 +133,16 @@ def test_multinomial_numpy(benchmark, batch):
 @pytest.mark.parametrize("isa", ISAS)
 def test_topk_aerec(benchmark, batch, isa):
     X, scores = batch["X"], batch["logits"]
-    benchmark.group = f"topk100[{batch['name']}]"
     k = min(100, X.shape[1] // 2)
+    benchmark.group = f"topk[k={k} {batch['name']}]"
     benchmark(_with_isa(isa, lambda: kernels.topk(scores, k, exclude=X)))
 
 
 def test_topk_numpy(benchmark, batch):
     """Mask seen items with −inf, argpartition, then sort the k kept per row."""
     X, scores = batch["X"], batch["logits"]
-    benchmark.group = f"topk100[{batch['name']}]"
     k = min(100, X.shape[1] // 2)
+    benchmark.group = f"topk[k={k} {batch['name']}]"
     rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
 
     def step():
@@ -161,7 +162,7 @@ def test_topk_numpy(benchmark, batch):
 @pytest.mark.parametrize("isa", ISAS)
 def test_activation_tanh_aerec(benchmark, batch, isa):
     Z = batch["H"]
-    benchmark.group = f"activation_tanh[{batch['name']}]"
+    benchmark.group = f"activations[tanh {batch['name']}]"
 
     def step():
         Y = kernels.activation_forward("tanh", Z)
@@ -172,7 +173,7 @@ def test_activation_tanh_aerec(benchmark, batch, isa):
 
 def test_activation_tanh_numpy(benchmark, batch):
     Z = batch["H"]
-    benchmark.group = f"activation_tanh[{batch['name']}]"
+    benchmark.group = f"activations[tanh {batch['name']}]"
 
     def step():
         Y = np.tanh(Z)
@@ -185,7 +186,7 @@ def test_activation_tanh_numpy(benchmark, batch):
 def test_adam_aerec(benchmark, batch, isa):
     p, g = batch["W"].copy(), batch["W"]
     m, v = np.zeros_like(p), np.zeros_like(p)
-    benchmark.group = f"adam[{batch['name']}]"
+    benchmark.group = f"optim[adam {batch['name']}]"
     t = [0]
 
     def step():
@@ -198,7 +199,7 @@ def test_adam_aerec(benchmark, batch, isa):
 def test_adam_numpy(benchmark, batch):
     p, g = batch["W"].copy(), batch["W"]
     m, v = np.zeros_like(p), np.zeros_like(p)
-    benchmark.group = f"adam[{batch['name']}]"
+    benchmark.group = f"optim[adam {batch['name']}]"
     t = [0]
 
     def step():
@@ -226,7 +227,7 @@ def test_gemm_bf16_aerec(benchmark, batch, sgemm_gflops):
     """AMX tiles where the CPU has them (``kernels.amx_bf16_available()``), else the rounded sgemm."""
     H, W, b = _scoring_operands(batch)
     Wp = kernels.pack_bf16(W)
-    benchmark.group = f"scoring_gemm[{batch['name']}]"
+    benchmark.group = f"gemm_bf16[{batch['name']}]"
     benchmark.extra_info.update(sgemm_gflops=sgemm_gflops, flops=2.0 * H.shape[0] * W.shape[0] * W.shape[1],
                                 amx=kernels.amx_bf16_available())
     benchmark(lambda: kernels.gemm_bf16(H, Wp, b))
@@ -241,7 +242,7 @@ def _sgemm_scores(H, W, b):
 def test_gemm_bf16_sgemm(benchmark, batch):
     """The float32 product the default scoring does: NumPy's sgemm (its BLAS threads) plus the bias."""
     H, W, b = _scoring_operands(batch)
-    benchmark.group = f"scoring_gemm[{batch['name']}]"
+    benchmark.group = f"gemm_bf16[{batch['name']}]"
     benchmark(lambda: _sgemm_scores(H, W, b))
 
 
@@ -252,7 +253,7 @@ def test_screened_topk_aerec(benchmark, batch):
     """bfloat16 screen (gemm_bf16) + bound + float64 rescoring of the candidates (AMX or its fallback)."""
     H, W, b = _scoring_operands(batch)
     Wp = kernels.pack_bf16(W, keep_exact=True)
-    benchmark.group = f"scoring_topk100[{batch['name']}]"
+    benchmark.group = f"screened_topk[k=100 {batch['name']}]"
     benchmark.extra_info.update(amx=kernels.amx_bf16_available())
     benchmark(lambda: kernels.screened_topk(H, Wp, 100, b))
 
@@ -266,7 +267,7 @@ def test_screened_topk_sgemm_topk(benchmark, batch):
 
     H, W, b = _scoring_operands(batch)
     be = CpuBackend()
-    benchmark.group = f"scoring_topk100[{batch['name']}]"
+    benchmark.group = f"screened_topk[k=100 {batch['name']}]"
 
     def step():
         with blas_threads(1):
@@ -306,7 +307,7 @@ def gemm_case(request):
 
 
 def test_gemm_f32_aerec(benchmark, gemm_case, sgemm_gflops):
-    """kernels.gemm_f32 (family 10) on all cores, transposed operands read in place."""
+    """kernels.gemm_f32 on all cores, transposed operands read in place."""
     A, B = gemm_case["A"], gemm_case["B"]
     out = np.empty((A.shape[0], B.shape[1]), np.float32)
     benchmark.group = f"gemm_f32[{gemm_case['name']}]"

@@ -14,6 +14,21 @@ import sys
 from collections import defaultdict
 
 
+#: Kernel groups are named by the C++ stem of the kernel family they measure. Runs recorded before
+#: (benchmarks/results/) used the old names on the left; they are renamed as they are read, so old
+#: and new JSON summarise alike.
+OLD_GROUP_PREFIXES = {"multinomial": "losses[multinomial ", "topk100": "topk[k=100 ",
+                      "activation_tanh": "activations[tanh ", "adam": "optim[adam ",
+                      "scoring_gemm": "gemm_bf16[", "scoring_topk100": "screened_topk[k=100 "}
+
+
+def group_name(group):
+    """A benchmark group's current name (old kernel group names mapped to the stem-named ones)."""
+    prefix, bracket, rest = group.partition("[")
+    new = OLD_GROUP_PREFIXES.get(prefix) if bracket else None
+    return new + rest if new else group
+
+
 def summarize(path):
     data = json.load(open(path))
     groups = defaultdict(list)
@@ -22,7 +37,7 @@ def summarize(path):
     for b in data["benchmarks"]:
         if "side_by_side" in b.get("extra_info", {}):
             continue
-        groups[b["group"]].append(b)
+        groups[group_name(b["group"])].append(b)
         sgemm = b.get("extra_info", {}).get("sgemm_gflops", sgemm)
     machine = data.get("machine_info", {})
     lines = [f"Machine: {machine.get('cpu', {}).get('brand_raw', '?')}, "

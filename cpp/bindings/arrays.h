@@ -1,7 +1,9 @@
-// aerec — NumPy array checks for the bindings: dtype, C-contiguity, shape, writability and CSR
-// structure. Every check raises TypeError/ValueError naming the argument; nothing is copied or
-// converted silently. This is the last line of defence: the Python layer (aerec._validation)
-// checks first with friendlier messages, but the C++ never trusts an index it has not seen in range.
+// aerec — argument checks and prologues for the bindings: dtype, C-contiguity, shape, writability and
+// CSR structure, plus the few helpers every binding is built from (dtype dispatch, the n_threads
+// check, outputs filled with the GIL released). Every check raises TypeError/ValueError naming the
+// argument; nothing is copied or converted silently. This is the last line of defence: the Python
+// layer (aerec._validation) checks first with friendlier messages, but the C++ never trusts an index
+// it has not seen in range.
 #pragma once
 
 #include <pybind11/numpy.h>
@@ -9,7 +11,10 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "aerec/common.h"
 
 namespace aerec {
 namespace py = pybind11;
@@ -35,6 +40,13 @@ inline std::string shape_str(const py::array& a) {
     std::string s = "(";
     for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
     return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+// a has `ndim` dimensions; `layout` names them in the message, e.g. "(n_rows, n_hidden)".
+inline void check_ndim(const py::array& a, const char* name, int ndim, const char* layout = nullptr) {
+    if (a.ndim() != ndim)
+        fail_value(std::string(name) + ": expected a " + std::to_string(ndim) + "-D " +
+                   (layout ? std::string(layout) + " " : std::string()) + "array, got shape " + shape_str(a));
 }
 
 // C order, and data aligned to the dtype: np.frombuffer at an odd offset gives a C-contiguous array whose
@@ -82,7 +94,8 @@ T* out_ptr(py::array& a, const char* name, std::initializer_list<int64_t> shape)
 // and thrown away.
 inline py::array as_array(const py::object& o, const char* name) {
     if (!py::isinstance<py::array>(o))
-        fail_type(std::string(name) + ": expected a NumPy array, got " + std::string(py::str(o.get_type().attr("__name__"))));
+        fail_type(std::string(name) + ": expected a NumPy array, got " +
+                  std::string(py::str(py::type::handle_of(o).attr("__name__"))));
     return py::reinterpret_borrow<py::array>(o);
 }
 
@@ -152,6 +165,79 @@ inline void check_threads(int n_threads) {
 
 inline void check_rate(double rate, const char* name) {
     if (!(rate >= 0.0 && rate < 1.0)) fail_value(std::string(name) + " must be in [0, 1), got " + std::to_string(rate));
+}
+
+// ---- binding prologues ----------------------------------------------------------------------------
+// A binding checks its scalar arguments, then enters one of these: n_threads is checked first, then
+// the dtypes are dispatched, and fn checks the arrays and calls the kernel.
+
+// fn(T{}) with T the floating dtype of `a`.
+template <class Fn>
+decltype(auto) with_float_kernel(int n_threads, const py::array& a, const char* name, Fn&& fn) {
+    check_threads(n_threads);
+    return with_float_type(a, name, std::forward<Fn>(fn));
+}
+
+// fn(T{}, I{}) for a kernel over a CSR matrix: T the floating dtype of `values` (checked first), I the
+// index dtype of `indices`. fn then validates the matrix with csr_arg<T, I>.
+template <class Fn>
+decltype(auto) with_csr_kernel(int n_threads, const py::array& values, const char* values_name,
+                               const py::array& indices, Fn&& fn) {
+    check_threads(n_threads);
+    return with_float_type(values, values_name, [&](auto t) -> decltype(auto) {
+        return with_index_type(indices, "indices", [&](auto i) -> decltype(auto) { return fn(t, i); });
+    });
+}
+
+// The CSR matrix `what` with n_cols columns, validated by check_csr before any index is used, and its
+// nnz values of T (what.data) when data is given; without data, a pattern-only view (a mask).
+template <class T, class I>
+Csr<I, T> csr_arg(const py::array& indptr, const py::array& indices, const py::array* data, int64_t n_cols,
+                  const char* what) {
+    const int64_t n_rows = check_csr<I>(indptr, indices, n_cols, what);
+    const T* x = data ? in_ptr<T>(*data, (std::string(what) + ".data").c_str(), {indices.shape(0)}) : nullptr;
+    return Csr<I, T>{static_cast<const I*>(indptr.data()), static_cast<const I*>(indices.data()), x, n_rows, n_cols};
+}
+
+// Dtypes given by name (the CUDA module's arguments, the CPU random draws): fn(T{}) for "float32" or
+// "float64"; fn(T{}, I{}) adds "int32" or "int64" for index_dtype, checked after dtype.
+template <class Fn>
+decltype(auto) with_float_name(const std::string& dtype, Fn&& fn) {
+    if (dtype == "float32") return fn(float{});
+    if (dtype == "float64") return fn(double{});
+    fail_type("dtype must be 'float32' or 'float64', got '" + dtype + "'");
+}
+
+template <class Fn>
+decltype(auto) with_csr_names(const std::string& dtype, const std::string& index_dtype, Fn&& fn) {
+    return with_float_name(dtype, [&](auto t) -> decltype(auto) {
+        if (index_dtype == "int32") return fn(t, int32_t{});
+        if (index_dtype == "int64") return fn(t, int64_t{});
+        fail_type("index_dtype must be 'int32' or 'int64', got '" + index_dtype + "'");
+    });
+}
+
+// Runs f with the GIL released and re-acquires it before returning, so no Python object is ever
+// created, copied or destroyed without the GIL (returns happen after nogil() has finished).
+template <class F>
+void nogil(F&& f) {
+    py::gil_scoped_release release;
+    f();
+}
+
+// The output `out` (allocated or checked by the caller, with the GIL) filled by fill(out's data)
+// without the GIL; returns out.
+template <class T, class Fill>
+py::array_t<T> run_into(py::array_t<T> out, Fill&& fill) {
+    T* o = out.mutable_data();
+    nogil([&] { fill(o); });
+    return out;
+}
+
+// A new output of `shape`, filled by fill(data) without the GIL.
+template <class T, class Fill>
+py::array_t<T> run_into_new(std::initializer_list<int64_t> shape, Fill&& fill) {
+    return run_into(new_array<T>(shape), std::forward<Fill>(fill));
 }
 
 }  // namespace aerec

@@ -6,7 +6,6 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <cstring>
 #include <limits>
 #include <string>
 
@@ -39,50 +38,37 @@ using namespace aerec;
 
 namespace {
 
-// Runs f with the GIL released and re-acquires it before returning, so no Python object is ever
-// created, copied or destroyed without the GIL (returns happen after nogil() has finished).
-template <class F>
-void nogil(F&& f) {
-    py::gil_scoped_release release;
-    f();
-}
-
 py::array_t<int64_t> to_numpy(const std::vector<int64_t>& v) {
     py::array_t<int64_t> a(static_cast<py::ssize_t>(v.size()));
     std::copy(v.begin(), v.end(), a.mutable_data());
     return a;
 }
 
-template <class T, class I>
-Csr<I, T> csr_view(const py::array& indptr, const py::array& indices, const T* data, int64_t n_rows, int64_t n_cols) {
-    return Csr<I, T>{static_cast<const I*>(indptr.data()), static_cast<const I*>(indices.data()), data, n_rows, n_cols};
+// The item-major view of X's pattern (items with entries, their rows), built without the GIL.
+template <class I, class T>
+ItemMajor item_major(const Csr<I, T>& X) {
+    ItemMajor im;
+    nogil([&] { im = build_item_major<I>(X.indptr, X.indices, X.n_rows, X.n_cols); });
+    return im;
 }
 
-// ---- family 1: sparse encoder -----------------------------------------------------------------
+// ---- sparse_encoder ---------------------------------------------------------------------------
 
 py::array sparse_encoder_forward_py(py::array indptr, py::array indices, py::array data, int64_t n_cols, py::array W,
                                     py::object b, py::object row_scale, double dropout, uint64_t seed, uint64_t step,
                                     int64_t row_offset, int n_threads) {
-    check_threads(n_threads);
     check_rate(dropout, "dropout");
-    return with_float_type(W, "W", [&](auto t) -> py::array {
+    return with_csr_kernel(n_threads, W, "W", indices, [&](auto t, auto i) -> py::array {
         using T = decltype(t);
-        return with_index_type(indices, "indices", [&](auto i) -> py::array {
-            using I = decltype(i);
-            const int64_t n_rows = check_csr<I>(indptr, indices, n_cols, "X");
-            const T* x = in_ptr<T>(data, "X.data", {indices.shape(0)});
-            if (W.ndim() != 2) fail_value("W: expected a 2-D (n_items, n_hidden) array, got shape " + shape_str(W));
-            const int64_t h = W.shape(1);
-            const T* w = in_ptr<T>(W, "W", {n_cols, h});
-            const T* bp = opt_in_ptr<T>(b, "b", {h});
-            const T* dp = opt_in_ptr<T>(row_scale, "row_scale", {n_rows});
-            auto Z = new_array<T>({n_rows, h});
-            T* z = Z.mutable_data();
-            const auto X = csr_view<T, I>(indptr, indices, x, n_rows, n_cols);
-            nogil([&] {
-                sparse_encoder_forward<T, I>(X, w, bp, dp, h, dropout, seed, step, row_offset, z, n_threads);
-            });
-            return Z;
+        using I = decltype(i);
+        const auto X = csr_arg<T, I>(indptr, indices, &data, n_cols, "X");
+        check_ndim(W, "W", 2, "(n_items, n_hidden)");
+        const int64_t h = W.shape(1);
+        const T* w = in_ptr<T>(W, "W", {n_cols, h});
+        const T* bp = opt_in_ptr<T>(b, "b", {h});
+        const T* dp = opt_in_ptr<T>(row_scale, "row_scale", {X.n_rows});
+        return run_into_new<T>({X.n_rows, h}, [&](T* z) {
+            sparse_encoder_forward<T, I>(X, w, bp, dp, h, dropout, seed, step, row_offset, z, n_threads);
         });
     });
 }
@@ -90,161 +76,110 @@ py::array sparse_encoder_forward_py(py::array indptr, py::array indices, py::arr
 py::tuple sparse_encoder_backward_py(py::array indptr, py::array indices, py::array data, int64_t n_cols,
                                      py::array dZ, py::object row_scale, double dropout, uint64_t seed, uint64_t step,
                                      int64_t row_offset, int n_threads) {
-    check_threads(n_threads);
     check_rate(dropout, "dropout");
-    return with_float_type(dZ, "dZ", [&](auto t) -> py::tuple {
+    return with_csr_kernel(n_threads, dZ, "dZ", indices, [&](auto t, auto i) -> py::tuple {
         using T = decltype(t);
-        return with_index_type(indices, "indices", [&](auto i) -> py::tuple {
-            using I = decltype(i);
-            const int64_t n_rows = check_csr<I>(indptr, indices, n_cols, "X");
-            const T* x = in_ptr<T>(data, "X.data", {indices.shape(0)});
-            if (dZ.ndim() != 2) fail_value("dZ: expected a 2-D (n_rows, n_hidden) array, got shape " + shape_str(dZ));
-            const int64_t h = dZ.shape(1);
-            const T* dz = in_ptr<T>(dZ, "dZ", {n_rows, h});
-            const T* dp = opt_in_ptr<T>(row_scale, "row_scale", {n_rows});
-            const auto X = csr_view<T, I>(indptr, indices, x, n_rows, n_cols);
-            ItemMajor im;
-            {
-                nogil([&] {
-                    im = build_item_major<I>(X.indptr, X.indices, n_rows, n_cols);
-                });
-            }
-            const int64_t m = static_cast<int64_t>(im.items.size());
-            auto dW = new_array<T>({m, h});
-            auto db = new_array<T>({h});
-            T *dw = dW.mutable_data(), *dbp = db.mutable_data();
-            {
-                nogil([&] {
-                    sparse_encoder_backward<T, I>(X, im, dz, dp, h, dropout, seed, step, row_offset, dw, dbp, n_threads);
-                });
-            }
-            return py::make_tuple(to_numpy(im.items), dW, db);
+        using I = decltype(i);
+        const auto X = csr_arg<T, I>(indptr, indices, &data, n_cols, "X");
+        check_ndim(dZ, "dZ", 2, "(n_rows, n_hidden)");
+        const int64_t h = dZ.shape(1);
+        const T* dz = in_ptr<T>(dZ, "dZ", {X.n_rows, h});
+        const T* dp = opt_in_ptr<T>(row_scale, "row_scale", {X.n_rows});
+        const ItemMajor im = item_major(X);
+        const int64_t m = static_cast<int64_t>(im.items.size());
+        auto dW = new_array<T>({m, h});
+        auto db = new_array<T>({h});
+        T *dw = dW.mutable_data(), *dbp = db.mutable_data();
+        nogil([&] {
+            sparse_encoder_backward<T, I>(X, im, dz, dp, h, dropout, seed, step, row_offset, dw, dbp, n_threads);
         });
+        return py::make_tuple(to_numpy(im.items), dW, db);
     });
 }
 
-// ---- family 2: masked decoder -----------------------------------------------------------------
+// ---- masked_decoder ---------------------------------------------------------------------------
 
 py::array masked_decoder_forward_py(py::array indptr, py::array indices, int64_t n_cols, py::array H, py::array V,
                                     py::object c, int n_threads) {
-    check_threads(n_threads);
-    return with_float_type(H, "H", [&](auto t) -> py::array {
+    return with_csr_kernel(n_threads, H, "H", indices, [&](auto t, auto i) -> py::array {
         using T = decltype(t);
-        return with_index_type(indices, "indices", [&](auto i) -> py::array {
-            using I = decltype(i);
-            const int64_t n_rows = check_csr<I>(indptr, indices, n_cols, "mask");
-            if (H.ndim() != 2) fail_value("H: expected a 2-D (n_rows, n_hidden) array, got shape " + shape_str(H));
-            const int64_t h = H.shape(1);
-            const T* hp = in_ptr<T>(H, "H", {n_rows, h});
-            const T* vp = in_ptr<T>(V, "V", {n_cols, h});
-            const T* cp = opt_in_ptr<T>(c, "c", {n_cols});
-            auto out = new_array<T>({static_cast<int64_t>(indices.shape(0))});
-            T* o = out.mutable_data();
-            const auto M = csr_view<T, I>(indptr, indices, nullptr, n_rows, n_cols);
-            nogil([&] {
-                masked_decoder_forward<T, I>(M, hp, vp, cp, h, o, n_threads);
-            });
-            return out;
-        });
+        using I = decltype(i);
+        const auto M = csr_arg<T, I>(indptr, indices, nullptr, n_cols, "mask");
+        check_ndim(H, "H", 2, "(n_rows, n_hidden)");
+        const int64_t h = H.shape(1);
+        const T* hp = in_ptr<T>(H, "H", {M.n_rows, h});
+        const T* vp = in_ptr<T>(V, "V", {n_cols, h});
+        const T* cp = opt_in_ptr<T>(c, "c", {n_cols});
+        return run_into_new<T>({static_cast<int64_t>(indices.shape(0))},
+                               [&](T* o) { masked_decoder_forward<T, I>(M, hp, vp, cp, h, o, n_threads); });
     });
 }
 
 py::tuple masked_decoder_backward_py(py::array indptr, py::array indices, int64_t n_cols, py::array H, py::array V,
                                      py::array d_out, int n_threads) {
-    check_threads(n_threads);
-    return with_float_type(H, "H", [&](auto t) -> py::tuple {
+    return with_csr_kernel(n_threads, H, "H", indices, [&](auto t, auto i) -> py::tuple {
         using T = decltype(t);
-        return with_index_type(indices, "indices", [&](auto i) -> py::tuple {
-            using I = decltype(i);
-            const int64_t n_rows = check_csr<I>(indptr, indices, n_cols, "mask");
-            if (H.ndim() != 2) fail_value("H: expected a 2-D (n_rows, n_hidden) array, got shape " + shape_str(H));
-            const int64_t h = H.shape(1);
-            const T* hp = in_ptr<T>(H, "H", {n_rows, h});
-            const T* vp = in_ptr<T>(V, "V", {n_cols, h});
-            const T* dp = in_ptr<T>(d_out, "d_out", {static_cast<int64_t>(indices.shape(0))});
-            const auto M = csr_view<T, I>(indptr, indices, nullptr, n_rows, n_cols);
-            ItemMajor im;
-            {
-                nogil([&] {
-                    im = build_item_major<I>(M.indptr, M.indices, n_rows, n_cols);
-                });
-            }
-            const int64_t m = static_cast<int64_t>(im.items.size());
-            auto dH = new_array<T>({n_rows, h});
-            auto dV = new_array<T>({m, h});
-            auto dc = new_array<T>({m});
-            T *dhp = dH.mutable_data(), *dvp = dV.mutable_data(), *dcp = dc.mutable_data();
-            {
-                nogil([&] {
-                    masked_decoder_backward<T, I>(M, im, hp, vp, dp, h, dhp, dvp, dcp, n_threads);
-                });
-            }
-            return py::make_tuple(dH, to_numpy(im.items), dV, dc);
-        });
+        using I = decltype(i);
+        const auto M = csr_arg<T, I>(indptr, indices, nullptr, n_cols, "mask");
+        check_ndim(H, "H", 2, "(n_rows, n_hidden)");
+        const int64_t h = H.shape(1);
+        const T* hp = in_ptr<T>(H, "H", {M.n_rows, h});
+        const T* vp = in_ptr<T>(V, "V", {n_cols, h});
+        const T* dp = in_ptr<T>(d_out, "d_out", {static_cast<int64_t>(indices.shape(0))});
+        const ItemMajor im = item_major(M);
+        const int64_t m = static_cast<int64_t>(im.items.size());
+        auto dH = new_array<T>({M.n_rows, h});
+        auto dV = new_array<T>({m, h});
+        auto dc = new_array<T>({m});
+        T *dhp = dH.mutable_data(), *dvp = dV.mutable_data(), *dcp = dc.mutable_data();
+        nogil([&] { masked_decoder_backward<T, I>(M, im, hp, vp, dp, h, dhp, dvp, dcp, n_threads); });
+        return py::make_tuple(dH, to_numpy(im.items), dV, dc);
     });
 }
 
-// ---- family 3: losses -------------------------------------------------------------------------
+// ---- losses -----------------------------------------------------------------------------------
 
 py::tuple masked_mse_py(py::array pred, py::array target, double scale, int n_threads) {
-    check_threads(n_threads);
-    return with_float_type(pred, "pred", [&](auto t) -> py::tuple {
+    return with_float_kernel(n_threads, pred, "pred", [&](auto t) -> py::tuple {
         using T = decltype(t);
-        if (pred.ndim() != 1) fail_value("pred: expected a 1-D array, got shape " + shape_str(pred));
+        check_ndim(pred, "pred", 1);
         const int64_t n = pred.shape(0);
         const T* p = in_ptr<T>(pred, "pred", {n});
         const T* y = in_ptr<T>(target, "target", {n});
-        auto grad = new_array<T>({n});
-        T* g = grad.mutable_data();
-        double loss;
-        {
-            nogil([&] {
-                loss = masked_mse<T>(p, y, n, scale, g, n_threads);
-            });
-        }
+        double loss = 0.0;
+        auto grad = run_into_new<T>({n}, [&](T* g) { loss = masked_mse<T>(p, y, n, scale, g, n_threads); });
         return py::make_tuple(loss, grad);
     });
 }
 
 double multinomial_loss_grad_py(py::array logits, py::object c, py::array indptr, py::array indices, py::array data,
                                 double scale, int n_threads) {
-    check_threads(n_threads);
-    return with_float_type(logits, "logits", [&](auto t) -> double {
+    return with_csr_kernel(n_threads, logits, "logits", indices, [&](auto t, auto i) -> double {
         using T = decltype(t);
-        return with_index_type(indices, "indices", [&](auto i) -> double {
-            using I = decltype(i);
-            if (logits.ndim() != 2)
-                fail_value("logits: expected a 2-D (n_rows, n_items) array, got shape " + shape_str(logits));
-            const int64_t n_cols = logits.shape(1);
-            const int64_t n_rows = check_csr<I>(indptr, indices, n_cols, "X");
-            T* s = out_ptr<T>(logits, "logits", {n_rows, n_cols});
-            const T* cp = opt_in_ptr<T>(c, "c", {n_cols});
-            const T* x = in_ptr<T>(data, "X.data", {indices.shape(0)});
-            const auto X = csr_view<T, I>(indptr, indices, x, n_rows, n_cols);
-            double loss = 0.0;
-            nogil([&] { loss = multinomial_loss_grad<T, I>(s, cp, X, scale, n_threads); });
-            return loss;
-        });
+        using I = decltype(i);
+        check_ndim(logits, "logits", 2, "(n_rows, n_items)");
+        const int64_t n_cols = logits.shape(1);
+        const auto X = csr_arg<T, I>(indptr, indices, &data, n_cols, "X");
+        T* s = out_ptr<T>(logits, "logits", {X.n_rows, n_cols});
+        const T* cp = opt_in_ptr<T>(c, "c", {n_cols});
+        double loss = 0.0;
+        nogil([&] { loss = multinomial_loss_grad<T, I>(s, cp, X, scale, n_threads); });
+        return loss;
     });
 }
 
 py::tuple gaussian_kl_py(py::array mu, py::array logvar, double scale, int n_threads) {
-    check_threads(n_threads);
-    return with_float_type(mu, "mu", [&](auto t) -> py::tuple {
+    return with_float_kernel(n_threads, mu, "mu", [&](auto t) -> py::tuple {
         using T = decltype(t);
-        if (mu.ndim() != 2) fail_value("mu: expected a 2-D array, got shape " + shape_str(mu));
+        check_ndim(mu, "mu", 2);
         const int64_t r = mu.shape(0), d = mu.shape(1);
         const T* m = in_ptr<T>(mu, "mu", {r, d});
         const T* lv = in_ptr<T>(logvar, "logvar", {r, d});
         auto dmu = new_array<T>({r, d});
         auto dlv = new_array<T>({r, d});
         T *dm = dmu.mutable_data(), *dl = dlv.mutable_data();
-        double loss;
-        {
-            nogil([&] {
-                loss = gaussian_kl<T>(m, lv, r * d, scale, dm, dl, n_threads);
-            });
-        }
+        double loss = 0.0;
+        nogil([&] { loss = gaussian_kl<T>(m, lv, r * d, scale, dm, dl, n_threads); });
         return py::make_tuple(loss, dmu, dlv);
     });
 }
@@ -257,7 +192,7 @@ py::array flat(py::array a, const char* name = "array") {
     return a.ndim() == 1 ? a : py::array(a.reshape({a.size()}));
 }
 
-// ---- family 4: activations, dropout, random draws ----------------------------------------------
+// ---- activations: activation functions, dropout, random draws ----------------------------------
 
 // An output array: a new one shaped like `like`, or `out` checked to match it and be writable.
 template <class T>
@@ -278,27 +213,21 @@ void check_kind(int kind) {
 }
 
 py::array activation_forward_py(int kind, double alpha, py::array Z, py::object out, int n_threads) {
-    check_threads(n_threads);
     check_kind(kind);
-    return with_float_type(Z, "Z", [&](auto t) -> py::array {
+    return with_float_kernel(n_threads, Z, "Z", [&](auto t) -> py::array {
         using T = decltype(t);
         check_c_aligned(Z, "Z");
         const T* z = static_cast<const T*>(Z.data());
-        auto Y = output_like<T>(Z, out);
-        T* y = Y.mutable_data();
         const int64_t n = Z.size();
-        nogil([&] {
-            activation_forward<T>(kind, T(alpha), z, n, y, n_threads);
-        });
-        return Y;
+        return run_into(output_like<T>(Z, out),
+                        [&](T* y) { activation_forward<T>(kind, T(alpha), z, n, y, n_threads); });
     });
 }
 
 py::array activation_backward_py(int kind, double alpha, py::array Z, py::array Y, py::array dY, py::object out,
                                  int n_threads) {
-    check_threads(n_threads);
     check_kind(kind);
-    return with_float_type(Z, "Z", [&](auto t) -> py::array {
+    return with_float_kernel(n_threads, Z, "Z", [&](auto t) -> py::array {
         using T = decltype(t);
         std::vector<int64_t> s(Z.shape(), Z.shape() + Z.ndim());
         const int64_t n = Z.size();
@@ -309,30 +238,21 @@ py::array activation_backward_py(int kind, double alpha, py::array Z, py::array 
         const T* z = static_cast<const T*>(Z.data());
         const T* y = in_ptr<T>(flat(Y, "Y"), "Y", {n});
         const T* dy = in_ptr<T>(flat(dY, "dY"), "dY", {n});
-        auto dZ = output_like<T>(Z, out);
-        T* dz = dZ.mutable_data();
-        nogil([&] {
-            activation_backward<T>(kind, T(alpha), z, y, dy, n, dz, n_threads);
-        });
-        return dZ;
+        return run_into(output_like<T>(Z, out),
+                        [&](T* dz) { activation_backward<T>(kind, T(alpha), z, y, dy, n, dz, n_threads); });
     });
 }
 
 py::array dropout_py(py::array X, double rate, uint64_t seed, uint64_t step, int64_t row_offset, py::object out,
                      int n_threads) {
-    check_threads(n_threads);
     check_rate(rate, "rate");
-    return with_float_type(X, "X", [&](auto t) -> py::array {
+    return with_float_kernel(n_threads, X, "X", [&](auto t) -> py::array {
         using T = decltype(t);
-        if (X.ndim() != 2) fail_value("X: expected a 2-D array, got shape " + shape_str(X));
+        check_ndim(X, "X", 2);
         const int64_t r = X.shape(0), c = X.shape(1);
         const T* x = in_ptr<T>(X, "X", {r, c});
-        auto Y = output_like<T>(X, out);
-        T* y = Y.mutable_data();
-        nogil([&] {
-            dropout<T>(x, r, c, rate, seed, step, row_offset, y, n_threads);
-        });
-        return Y;
+        return run_into(output_like<T>(X, out),
+                        [&](T* y) { dropout<T>(x, r, c, rate, seed, step, row_offset, y, n_threads); });
     });
 }
 
@@ -341,34 +261,27 @@ py::array random_py(int64_t n_rows, int64_t n_cols, uint64_t seed, uint64_t step
                     const std::string& dtype, int n_threads) {
     check_threads(n_threads);
     if (n_rows < 0 || n_cols < 0) fail_value("n_rows and n_cols must be >= 0");
-    auto run = [&](auto t) -> py::array {
+    return with_float_name(dtype, [&](auto t) -> py::array {
         using T = decltype(t);
-        auto out = new_array<T>({n_rows, n_cols});
-        T* o = out.mutable_data();
-        nogil([&] {
+        return run_into_new<T>({n_rows, n_cols}, [&](T* o) {
             if constexpr (Normal) random_normal<T>(n_rows, n_cols, seed, step, row_offset, o, n_threads);
             else random_uniform<T>(n_rows, n_cols, seed, step, row_offset, o, n_threads);
         });
-        return out;
-    };
-    if (dtype == "float32") return run(float{});
-    if (dtype == "float64") return run(double{});
-    fail_type("dtype must be 'float32' or 'float64', got '" + dtype + "'");
+    });
 }
 
-// ---- family 5: optimisers ---------------------------------------------------------------------
+// ---- optim ------------------------------------------------------------------------------------
 
 template <class T>
 T* state_ptr(py::array& a, const char* name, int64_t n) {
     if (a.size() != n) fail_value(std::string(name) + ": size " + std::to_string(a.size()) +
                                   " does not match the parameter's " + std::to_string(n));
-    return out_ptr<T>(a, name, {n}) ;
+    return out_ptr<T>(a, name, {n});
 }
 
 void sgd_step_py(py::array param, py::array grad, py::object velocity, double lr, double momentum, bool nesterov,
                  double weight_decay, int n_threads) {
-    check_threads(n_threads);
-    with_float_type(param, "param", [&](auto t) {
+    with_float_kernel(n_threads, param, "param", [&](auto t) {
         using T = decltype(t);
         const int64_t n = param.size();
         py::array pf = flat(param, "param"), gf = flat(grad, "grad");
@@ -382,17 +295,14 @@ void sgd_step_py(py::array param, py::array grad, py::object velocity, double lr
         } else if (momentum != 0.0) {
             fail_value("velocity is required when momentum != 0");
         }
-        nogil([&] {
-            sgd_step<T>(p, g, v, n, lr, momentum, nesterov, weight_decay, n_threads);
-        });
+        nogil([&] { sgd_step<T>(p, g, v, n, lr, momentum, nesterov, weight_decay, n_threads); });
     });
 }
 
 void adam_step_py(py::array param, py::array grad, py::array m, py::array v, int64_t t_step, double lr, double beta1,
                   double beta2, double eps, double weight_decay, bool decoupled, int n_threads) {
-    check_threads(n_threads);
     if (t_step < 1) fail_value("t (the step count) must be >= 1");
-    with_float_type(param, "param", [&](auto t) {
+    with_float_kernel(n_threads, param, "param", [&](auto t) {
         using T = decltype(t);
         const int64_t n = param.size();
         py::array pf = flat(param, "param"), gf = flat(grad, "grad"), mf = flat(m, "m"), vf = flat(v, "v");
@@ -431,10 +341,9 @@ std::pair<std::vector<int64_t>, const T*> row_grad(const py::array& rows, const 
 
 void sgd_step_rows_py(py::array param, py::array rows, py::array grad_rows, py::object velocity, double lr,
                       double momentum, bool nesterov, double weight_decay, int n_threads) {
-    check_threads(n_threads);
-    with_float_type(param, "param", [&](auto t) {
+    with_float_kernel(n_threads, param, "param", [&](auto t) {
         using T = decltype(t);
-        if (param.ndim() != 2) fail_value("param: expected a 2-D (n_rows, n_cols) array, got shape " + shape_str(param));
+        check_ndim(param, "param", 2, "(n_rows, n_cols)");
         const int64_t n_rows = param.shape(0), n_cols = param.shape(1);
         T* p = out_ptr<T>(param, "param", {n_rows, n_cols});
         T* v = nullptr;
@@ -455,11 +364,10 @@ void sgd_step_rows_py(py::array param, py::array rows, py::array grad_rows, py::
 void adam_step_rows_py(py::array param, py::array rows, py::array grad_rows, py::array m, py::array v, int64_t t_step,
                        double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled,
                        int n_threads) {
-    check_threads(n_threads);
     if (t_step < 1) fail_value("t (the step count) must be >= 1");
-    with_float_type(param, "param", [&](auto t) {
+    with_float_kernel(n_threads, param, "param", [&](auto t) {
         using T = decltype(t);
-        if (param.ndim() != 2) fail_value("param: expected a 2-D (n_rows, n_cols) array, got shape " + shape_str(param));
+        check_ndim(param, "param", 2, "(n_rows, n_cols)");
         const int64_t n_rows = param.shape(0), n_cols = param.shape(1);
         T* p = out_ptr<T>(param, "param", {n_rows, n_cols});
         T* mp = out_ptr<T>(m, "m", {n_rows, n_cols});
@@ -474,8 +382,7 @@ void adam_step_rows_py(py::array param, py::array rows, py::array grad_rows, py:
 
 void rprop_step_py(py::array param, py::array grad, py::array prev_grad, py::array step_size, double eta_minus,
                    double eta_plus, double step_min, double step_max, int n_threads) {
-    check_threads(n_threads);
-    with_float_type(param, "param", [&](auto t) {
+    with_float_kernel(n_threads, param, "param", [&](auto t) {
         using T = decltype(t);
         const int64_t n = param.size();
         py::array pf = flat(param, "param"), gf = flat(grad, "grad"), qf = flat(prev_grad, "prev_grad"),
@@ -484,13 +391,11 @@ void rprop_step_py(py::array param, py::array grad, py::array prev_grad, py::arr
         const T* g = in_ptr<T>(gf, "grad", {n});
         T* q = state_ptr<T>(qf, "prev_grad", n);
         T* s = state_ptr<T>(sf, "step_size", n);
-        nogil([&] {
-            rprop_step<T>(p, g, q, s, n, eta_minus, eta_plus, step_min, step_max, n_threads);
-        });
+        nogil([&] { rprop_step<T>(p, g, q, s, n, eta_minus, eta_plus, step_min, step_max, n_threads); });
     });
 }
 
-// ---- family 6: top-k --------------------------------------------------------------------------
+// ---- topk -------------------------------------------------------------------------------------
 
 // The ranking key keeps an item index in 32 bits (rank_key.h).
 void check_item_count(int64_t n_items) {
@@ -498,7 +403,7 @@ void check_item_count(int64_t n_items) {
         fail_value("at most 4,294,967,295 items per row can be ranked, got " + std::to_string(n_items));
 }
 
-// Strictly increasing item ids in [0, n_items), or nullptr for None (shared by families 6 and 9).
+// Strictly increasing item ids in [0, n_items), or nullptr for None (shared by topk and screened_topk).
 const int64_t* candidates_arg(const py::object& candidates, int64_t n_items, int64_t& n_cand) {
     n_cand = 0;
     if (candidates.is_none()) return nullptr;
@@ -529,10 +434,10 @@ void with_exclusion(const py::object& excl_indptr, const py::object& excl_indice
     py::array eip(excl_indptr), eix(excl_indices);
     with_index_type(eix, "exclude.indices", [&](auto i) {
         using I = decltype(i);
-        const int64_t er = check_csr<I>(eip, eix, n_items, "exclude");
-        if (er != n_rows)
-            fail_value("exclude: has " + std::to_string(er) + " rows but scores has " + std::to_string(n_rows));
-        fn(static_cast<const I*>(eip.data()), static_cast<const I*>(eix.data()));
+        const auto E = csr_arg<float, I>(eip, eix, nullptr, n_items, "exclude");  // a pattern: no values
+        if (E.n_rows != n_rows)
+            fail_value("exclude: has " + std::to_string(E.n_rows) + " rows but scores has " + std::to_string(n_rows));
+        fn(E.indptr, E.indices);
     });
 }
 
@@ -552,11 +457,10 @@ py::tuple ranked(const py::object& excl_indptr, const py::object& excl_indices, 
 
 py::tuple topk_py(py::array scores, int64_t k, py::object excl_indptr, py::object excl_indices, py::object candidates,
                   int n_threads) {
-    check_threads(n_threads);
     if (k < 1) fail_value("k must be >= 1, got " + std::to_string(k));
-    return with_float_type(scores, "scores", [&](auto t) -> py::tuple {
+    return with_float_kernel(n_threads, scores, "scores", [&](auto t) -> py::tuple {
         using T = decltype(t);
-        if (scores.ndim() != 2) fail_value("scores: expected a 2-D (n_rows, n_items) array, got shape " + shape_str(scores));
+        check_ndim(scores, "scores", 2, "(n_rows, n_items)");
         const int64_t n_rows = scores.shape(0), n_items = scores.shape(1);
         const T* s = in_ptr<T>(scores, "scores", {n_rows, n_items});
         check_item_count(n_items);
@@ -569,33 +473,25 @@ py::tuple topk_py(py::array scores, int64_t k, py::object excl_indptr, py::objec
     });
 }
 
-// ---- family 7: sparse Gram ----------------------------------------------------------------------
+// ---- gram: sparse Gram --------------------------------------------------------------------------
 
 py::array sparse_gram_py(py::array indptr, py::array indices, py::array data, int64_t n_cols, int n_threads) {
-    check_threads(n_threads);
-    return with_float_type(data, "X.data", [&](auto t) -> py::array {
+    return with_csr_kernel(n_threads, data, "X.data", indices, [&](auto t, auto i) -> py::array {
         using T = decltype(t);
-        return with_index_type(indices, "indices", [&](auto i) -> py::array {
-            using I = decltype(i);
-            const int64_t n_rows = check_csr<I>(indptr, indices, n_cols, "X");
-            const T* x = in_ptr<T>(data, "X.data", {indices.shape(0)});
-            const auto X = csr_view<T, I>(indptr, indices, x, n_rows, n_cols);
-            auto G = new_array<T>({n_cols, n_cols});
-            T* g = G.mutable_data();
-            nogil([&] {
-                const ItemMajor im = build_item_major<I>(X.indptr, X.indices, n_rows, n_cols);
-                // Expand the compact item-major view to every column (absent items: empty ranges).
-                std::vector<int64_t> ptr(static_cast<size_t>(n_cols) + 1, 0);
-                for (size_t p = 0; p < im.items.size(); ++p) ptr[im.items[p] + 1] = im.ptr[p + 1] - im.ptr[p];
-                for (int64_t j = 0; j < n_cols; ++j) ptr[j + 1] += ptr[j];
-                sparse_gram<T, I>(X, ptr.data(), im.rows.data(), im.pos.data(), g, n_threads);
-            });
-            return G;
+        using I = decltype(i);
+        const auto X = csr_arg<T, I>(indptr, indices, &data, n_cols, "X");
+        return run_into_new<T>({n_cols, n_cols}, [&](T* g) {
+            const ItemMajor im = build_item_major<I>(X.indptr, X.indices, X.n_rows, n_cols);
+            // Expand the compact item-major view to every column (absent items: empty ranges).
+            std::vector<int64_t> ptr(static_cast<size_t>(n_cols) + 1, 0);
+            for (size_t p = 0; p < im.items.size(); ++p) ptr[im.items[p] + 1] = im.ptr[p + 1] - im.ptr[p];
+            for (int64_t j = 0; j < n_cols; ++j) ptr[j + 1] += ptr[j];
+            sparse_gram<T, I>(X, ptr.data(), im.rows.data(), im.pos.data(), g, n_threads);
         });
     });
 }
 
-// ---- family 8: bfloat16 scoring GEMM ------------------------------------------------------------
+// ---- gemm_bf16: bfloat16 scoring GEMM -----------------------------------------------------------
 
 py::array bf16_round_py(py::array A, int n_threads) {
     check_threads(n_threads);
@@ -604,35 +500,24 @@ py::array bf16_round_py(py::array A, int n_threads) {
     const int64_t n = A.size();
     const float* a = static_cast<const float*>(A.data());
     py::array_t<float> out(std::vector<py::ssize_t>(A.shape(), A.shape() + A.ndim()));
-    float* o = out.mutable_data();
-    nogil([&] {
-        parallel_chunks(n, 1 << 15, n_threads, [&](int64_t b, int64_t e) {
-            for (int64_t i = b; i < e; ++i) {
-                const uint32_t u = static_cast<uint32_t>(bf16_bits(a[i])) << 16;
-                std::memcpy(o + i, &u, sizeof u);
-            }
-        });
-    });
-    return out;
+    return run_into(out, [&](float* o) { bf16_round(a, n, o, n_threads); });
 }
 
 py::array pack_bf16_py(py::array B, int n_threads) {
     check_threads(n_threads);
     if (!has_dtype<float>(B)) fail_type("B: expected float32, got " + std::string(py::str(B.dtype())));
-    if (B.ndim() != 2) fail_value("B: expected a 2-D (K, N) array, got shape " + shape_str(B));
+    check_ndim(B, "B", 2, "(K, N)");
     const int64_t K = B.shape(0), N = B.shape(1);
     const float* b = in_ptr<float>(B, "B", {K, N});
-    auto P = new_array<uint16_t>({bf16_pad_k(K) * bf16_pad_n(N)});
-    uint16_t* p = P.mutable_data();
-    nogil([&] { pack_bf16(b, K, N, p, n_threads); });
-    return P;
+    return run_into_new<uint16_t>({bf16_pad_k(K) * bf16_pad_n(N)},
+                                  [&](uint16_t* p) { pack_bf16(b, K, N, p, n_threads); });
 }
 
 py::array gemm_bf16_py(py::array A, py::array packed, int64_t N, py::object bias, int n_threads) {
     check_threads(n_threads);
     if (!amx_bf16_available()) fail_value("gemm_bf16: AMX-BF16 is not available on this CPU/OS");
     if (!has_dtype<float>(A)) fail_type("A: expected float32, got " + std::string(py::str(A.dtype())));
-    if (A.ndim() != 2) fail_value("A: expected a 2-D (M, K) array, got shape " + shape_str(A));
+    check_ndim(A, "A", 2, "(M, K)");
     if (N < 1) fail_value("N must be >= 1, got " + std::to_string(N));
     const int64_t M = A.shape(0), K = A.shape(1);
     const float* a = in_ptr<float>(A, "A", {M, K});
@@ -643,13 +528,10 @@ py::array gemm_bf16_py(py::array A, py::array packed, int64_t N, py::object bias
         fail_value("N = " + std::to_string(N) + " is too large");
     const uint16_t* p = in_ptr<uint16_t>(packed, "packed (pack_bf16 of a K x N matrix)", {bf16_pad_k(K) * bf16_pad_n(N)});
     const float* bp = opt_in_ptr<float>(bias, "bias", {N});
-    auto out = new_array<float>({M, N});
-    float* o = out.mutable_data();
-    nogil([&] { gemm_bf16_amx(a, M, K, p, N, bp, o, n_threads); });
-    return out;
+    return run_into_new<float>({M, N}, [&](float* o) { gemm_bf16_amx(a, M, K, p, N, bp, o, n_threads); });
 }
 
-// ---- family 10: the float32 training GEMM -------------------------------------------------------
+// ---- gemm_f32: the float32 training GEMM --------------------------------------------------------
 
 // A float32 matrix view: element strides (any sign) and the byte range it spans, for the overlap check.
 struct MatView {
@@ -659,7 +541,7 @@ struct MatView {
 
 MatView mat_view(const py::array& a, const char* name) {
     if (!has_dtype<float>(a)) fail_type(std::string(name) + ": expected float32, got " + std::string(py::str(a.dtype())));
-    if (a.ndim() != 2) fail_value(std::string(name) + ": expected a 2-D array, got shape " + shape_str(a));
+    check_ndim(a, name, 2);
     check_aligned(a, name);  // also makes every stride a whole number of elements
     const int64_t st[2] = {a.strides(0), a.strides(1)};
     MatView v{a.shape(0), a.shape(1), st[0] / int64_t(sizeof(float)), st[1] / int64_t(sizeof(float)), nullptr,
@@ -699,13 +581,13 @@ void gemm_f32_py(py::array A, py::array B, py::array out, bool accumulate, int n
     nogil([&] { gemm_f32(a.rows, b.cols, a.cols, ap, a.rs, a.cs, bp, b.rs, b.cs, o, c.rs, accumulate, n_threads); });
 }
 
-// ---- family 9: exact top-k screened in bfloat16 -------------------------------------------------
+// ---- screened_topk: exact top-k screened in bfloat16 --------------------------------------------
 
 // Wt = Bᵀ (N, K) and its WeightNorms: what screened_topk rescores and bounds from.
 py::tuple screened_prepare_py(py::array B, int n_threads) {
     check_threads(n_threads);
     if (!has_dtype<float>(B)) fail_type("B: expected float32, got " + std::string(py::str(B.dtype())));
-    if (B.ndim() != 2) fail_value("B: expected a 2-D (K, N) array, got shape " + shape_str(B));
+    check_ndim(B, "B", 2, "(K, N)");
     const int64_t K = B.shape(0), N = B.shape(1);
     const float* b = in_ptr<float>(B, "B", {K, N});
     auto Wt = new_array<float>({N, K});

@@ -1,4 +1,4 @@
-// aerec — family 4 on the GPU: grid-stride elementwise kernels over the same formulas as the CPU
+// aerec — activations on the GPU: grid-stride elementwise kernels over the same formulas as the CPU
 // (elementwise.h, random.h), so CPU and GPU agree to rounding and dropout masks agree exactly.
 #include "activations.h"
 

@@ -1,4 +1,4 @@
-// aerec — family 4 on the GPU: host-side launchers for device pointers (the caller owns the memory,
+// aerec — activations on the GPU: host-side launchers for device pointers (the caller owns the memory,
 // e.g. CuPy arrays, and the stream). The per-element maths is elementwise.h/random.h, shared with
 // the CPU kernels.
 #pragma once

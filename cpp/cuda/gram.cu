@@ -1,4 +1,4 @@
-// aerec — family 7 on the GPU. A block owns row i of G: it zeroes the row, then walks the users
+// aerec — gram on the GPU. A block owns row i of G: it zeroes the row, then walks the users
 // holding item i in ascending order and, for each, adds x_ui·x_uj at G[i, j] for the user's items
 // j, threads splitting the user's (unique) items. A barrier between users keeps each element's
 // additions in user order — the CPU kernel's order, so no atomics and the same sums.

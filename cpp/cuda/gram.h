@@ -1,4 +1,4 @@
-// aerec — family 7 on the GPU: the dense Gram matrix G = XᵀX of a CSR matrix (EASE's first step),
+// aerec — gram on the GPU: the dense Gram matrix G = XᵀX of a CSR matrix (EASE's first step),
 // from the item-major view over every column (col_ptr has n_items + 1 entries; absent items have
 // empty ranges). include/aerec/gram.h has the maths.
 #pragma once

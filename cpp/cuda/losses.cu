@@ -1,4 +1,4 @@
-// aerec — family 3 on the GPU. Sums are taken in double: per block over a grid-stride range with a
+// aerec — losses on the GPU. Sums are taken in double: per block over a grid-stride range with a
 // fixed-shape tree, then the per-block partials are added in index order by one block — the same
 // bits for the same inputs on every run (the launch shape depends only on the sizes). The
 // per-entry terms are elementwise.h's (mse_term, gaussian_kl_term, exp_vectorizable), shared with

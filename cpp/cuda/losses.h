@@ -1,4 +1,4 @@
-// aerec — family 3 on the GPU: losses fused with their gradients (include/aerec/losses.h has the
+// aerec — losses on the GPU: losses fused with their gradients (include/aerec/losses.h has the
 // maths). The loss is written to a device double (*loss) rather than returned, so a training step
 // never waits for the GPU; `partials` is scratch of loss_scratch_size() doubles (masked_mse,
 // gaussian_kl) or n_rows doubles (multinomial_loss_grad).

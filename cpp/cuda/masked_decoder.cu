@@ -1,4 +1,4 @@
-// aerec — family 2 on the GPU. Forward: a block per row, a warp per stored entry, lanes over the
+// aerec — masked_decoder on the GPU. Forward: a block per row, a warp per stored entry, lanes over the
 // hidden dimension and a shuffle reduction for the dot product. Backward: dH is the CSR gather of
 // V weighted by d_out (gather.cuh), dV the item-major gather of H weighted by d_out in item order,
 // dc a segment sum of the same weights — no atomics.

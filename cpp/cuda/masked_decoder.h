@@ -1,4 +1,4 @@
-// aerec — family 2 on the GPU: out_k = H[r]·V[j] + c[j] at a CSR mask's entries (SDDMM) and the
+// aerec — masked_decoder on the GPU: out_k = H[r]·V[j] + c[j] at a CSR mask's entries (SDDMM) and the
 // gradients scattered back (include/aerec/masked_decoder.h has the maths).
 #pragma once
 

@@ -21,6 +21,7 @@
 
 #include "activations.h"
 #include "aerec/elementwise.h"
+#include "arrays.h"
 #include "gram.h"
 #include "losses.h"
 #include "masked_decoder.h"
@@ -51,7 +52,11 @@ int device_count() {
     return n;
 }
 
-[[noreturn]] void fail(const std::string& msg) { throw py::value_error(msg); }
+[[noreturn]] void fail(const std::string& msg) { aerec::fail_value(msg); }
+
+using aerec::check_rate;
+using aerec::with_csr_names;
+using aerec::with_float_name;
 
 template <class T>
 T* dptr(uintptr_t p) {
@@ -72,22 +77,6 @@ int64_t product(int64_t a, int64_t b, const char* what) {
 // A pointer the kernel will read or write (n elements): must be non-null when n > 0.
 void need(uintptr_t p, int64_t n, const char* name) {
     if (n > 0 && p == 0) fail(std::string(name) + ": null device pointer for " + std::to_string(n) + " elements");
-}
-void check_rate(double r, const char* name) {
-    if (!(r >= 0.0 && r < 1.0)) fail(std::string(name) + " must be in [0, 1), got " + std::to_string(r));
-}
-
-template <class F>
-void with_float(const std::string& dtype, F&& f) {
-    if (dtype == "float32") f(float{});
-    else if (dtype == "float64") f(double{});
-    else throw py::type_error("dtype must be 'float32' or 'float64', got '" + dtype + "'");
-}
-template <class F>
-void with_index(const std::string& dtype, F&& f) {
-    if (dtype == "int32") f(int32_t{});
-    else if (dtype == "int64") f(int64_t{});
-    else throw py::type_error("index_dtype must be 'int32' or 'int64', got '" + dtype + "'");
 }
 
 // Runs a launcher with the GIL released and raises its error.
@@ -110,7 +99,7 @@ void need_csr(uintptr_t indptr, uintptr_t indices, int64_t n_rows, int64_t n_col
     need(indices, nnz, name);
 }
 
-// ---- family 1 ------------------------------------------------------------------------------------
+// ---- sparse_encoder ------------------------------------------------------------------------------
 
 void sparse_encoder_forward(uintptr_t indptr, uintptr_t indices, uintptr_t data, const std::string& index_dtype,
                             int64_t n_rows, int64_t n_cols, int64_t nnz, uintptr_t W, uintptr_t b,
@@ -123,15 +112,13 @@ void sparse_encoder_forward(uintptr_t indptr, uintptr_t indices, uintptr_t data,
     need(W, product(n_cols, h, "W"), "W");
     need(Z, product(n_rows, h, "Z"), "Z");
     check_rate(dropout, "dropout");
-    with_float(dtype, [&](auto t) {
+    with_csr_names(dtype, index_dtype, [&](auto t, auto i) {
         using T = decltype(t);
-        with_index(index_dtype, [&](auto i) {
-            using I = decltype(i);
-            launch("sparse_encoder_forward", [&] {
-                return cu::sparse_encoder_forward<T, I>(dptr<I>(indptr), dptr<I>(indices), dptr<T>(data), n_rows,
-                                                        dptr<T>(W), dptr<T>(b), dptr<T>(row_scale), h, dropout, seed,
-                                                        step, row_offset, dptr<T>(coef), dptr<T>(Z), as_stream(stream));
-            });
+        using I = decltype(i);
+        launch("sparse_encoder_forward", [&] {
+            return cu::sparse_encoder_forward<T, I>(dptr<I>(indptr), dptr<I>(indices), dptr<T>(data), n_rows,
+                                                    dptr<T>(W), dptr<T>(b), dptr<T>(row_scale), h, dropout, seed,
+                                                    step, row_offset, dptr<T>(coef), dptr<T>(Z), as_stream(stream));
         });
     });
 }
@@ -151,7 +138,7 @@ void sparse_encoder_backward(uintptr_t data, int64_t nnz, uintptr_t im_items, ui
     need(dZ, product(n_rows, h, "dZ"), "dZ");
     need(dW, product(m, h, "dW"), "dW");
     check_rate(dropout, "dropout");
-    with_float(dtype, [&](auto t) {
+    with_float_name(dtype, [&](auto t) {
         using T = decltype(t);
         launch("sparse_encoder_backward", [&] {
             return cu::sparse_encoder_backward<T>(dptr<T>(data), dptr<int64_t>(im_items), dptr<int64_t>(im_ptr),
@@ -162,7 +149,7 @@ void sparse_encoder_backward(uintptr_t data, int64_t nnz, uintptr_t im_items, ui
     });
 }
 
-// ---- family 2 ------------------------------------------------------------------------------------
+// ---- masked_decoder ------------------------------------------------------------------------------
 
 void masked_decoder_forward(uintptr_t indptr, uintptr_t indices, const std::string& index_dtype, int64_t n_rows,
                             int64_t n_cols, int64_t nnz, uintptr_t H, uintptr_t V, uintptr_t c, int64_t h,
@@ -171,14 +158,12 @@ void masked_decoder_forward(uintptr_t indptr, uintptr_t indices, const std::stri
     need(H, product(n_rows, h, "H"), "H");
     need(V, product(n_cols, h, "V"), "V");
     need(out, nnz, "out");
-    with_float(dtype, [&](auto t) {
+    with_csr_names(dtype, index_dtype, [&](auto t, auto i) {
         using T = decltype(t);
-        with_index(index_dtype, [&](auto i) {
-            using I = decltype(i);
-            launch("masked_decoder_forward", [&] {
-                return cu::masked_decoder_forward<T, I>(dptr<I>(indptr), dptr<I>(indices), n_rows, dptr<T>(H),
-                                                        dptr<T>(V), dptr<T>(c), h, dptr<T>(out), as_stream(stream));
-            });
+        using I = decltype(i);
+        launch("masked_decoder_forward", [&] {
+            return cu::masked_decoder_forward<T, I>(dptr<I>(indptr), dptr<I>(indices), n_rows, dptr<T>(H),
+                                                    dptr<T>(V), dptr<T>(c), h, dptr<T>(out), as_stream(stream));
         });
     });
 }
@@ -197,22 +182,20 @@ void masked_decoder_backward(uintptr_t indptr, uintptr_t indices, const std::str
     need(d_out, nnz, "d_out");
     need(coef, nnz, "coef");
     need(dV, product(m, h, "dV"), "dV");
-    with_float(dtype, [&](auto t) {
+    with_csr_names(dtype, index_dtype, [&](auto t, auto i) {
         using T = decltype(t);
-        with_index(index_dtype, [&](auto i) {
-            using I = decltype(i);
-            launch("masked_decoder_backward", [&] {
-                return cu::masked_decoder_backward<T, I>(dptr<I>(indptr), dptr<I>(indices), n_rows,
-                                                         dptr<int64_t>(im_ptr), dptr<int64_t>(im_rows),
-                                                         dptr<int64_t>(im_pos), m, nnz, dptr<T>(H), dptr<T>(V),
-                                                         dptr<T>(d_out), h, dptr<T>(coef), dptr<T>(dH), dptr<T>(dV),
-                                                         dptr<T>(dc), as_stream(stream));
-            });
+        using I = decltype(i);
+        launch("masked_decoder_backward", [&] {
+            return cu::masked_decoder_backward<T, I>(dptr<I>(indptr), dptr<I>(indices), n_rows,
+                                                     dptr<int64_t>(im_ptr), dptr<int64_t>(im_rows),
+                                                     dptr<int64_t>(im_pos), m, nnz, dptr<T>(H), dptr<T>(V),
+                                                     dptr<T>(d_out), h, dptr<T>(coef), dptr<T>(dH), dptr<T>(dV),
+                                                     dptr<T>(dc), as_stream(stream));
         });
     });
 }
 
-// ---- family 3 ------------------------------------------------------------------------------------
+// ---- losses --------------------------------------------------------------------------------------
 
 void masked_mse(uintptr_t pred, uintptr_t target, int64_t n, double scale, uintptr_t grad, uintptr_t partials,
                 uintptr_t loss, const std::string& dtype, uintptr_t stream) {
@@ -221,7 +204,7 @@ void masked_mse(uintptr_t pred, uintptr_t target, int64_t n, double scale, uintp
     need(target, n, "target");
     need(partials, 1, "partials");
     need(loss, 1, "loss");
-    with_float(dtype, [&](auto t) {
+    with_float_name(dtype, [&](auto t) {
         using T = decltype(t);
         launch("masked_mse", [&] {
             return cu::masked_mse<T>(dptr<T>(pred), dptr<T>(target), n, scale, dptr<T>(grad), dptr<double>(partials),
@@ -238,15 +221,13 @@ void multinomial_loss_grad(uintptr_t logits, uintptr_t c, uintptr_t indptr, uint
     need(logits, product(n_rows, n_items, "logits"), "logits");
     need(row_loss, n_rows, "row_loss");
     need(loss, 1, "loss");
-    with_float(dtype, [&](auto t) {
+    with_csr_names(dtype, index_dtype, [&](auto t, auto i) {
         using T = decltype(t);
-        with_index(index_dtype, [&](auto i) {
-            using I = decltype(i);
-            launch("multinomial_loss_grad", [&] {
-                return cu::multinomial_loss_grad<T, I>(dptr<T>(logits), dptr<T>(c), dptr<I>(indptr), dptr<I>(indices),
-                                                       dptr<T>(data), n_rows, n_items, scale, dptr<double>(row_loss),
-                                                       dptr<double>(loss), as_stream(stream));
-            });
+        using I = decltype(i);
+        launch("multinomial_loss_grad", [&] {
+            return cu::multinomial_loss_grad<T, I>(dptr<T>(logits), dptr<T>(c), dptr<I>(indptr), dptr<I>(indices),
+                                                   dptr<T>(data), n_rows, n_items, scale, dptr<double>(row_loss),
+                                                   dptr<double>(loss), as_stream(stream));
         });
     });
 }
@@ -258,7 +239,7 @@ void gaussian_kl(uintptr_t mu, uintptr_t logvar, int64_t n, double scale, uintpt
     need(logvar, n, "logvar");
     need(partials, 1, "partials");
     need(loss, 1, "loss");
-    with_float(dtype, [&](auto t) {
+    with_float_name(dtype, [&](auto t) {
         using T = decltype(t);
         launch("gaussian_kl", [&] {
             return cu::gaussian_kl<T>(dptr<T>(mu), dptr<T>(logvar), n, scale, dptr<T>(dmu), dptr<T>(dlogvar),
@@ -267,7 +248,7 @@ void gaussian_kl(uintptr_t mu, uintptr_t logvar, int64_t n, double scale, uintpt
     });
 }
 
-// ---- family 4 ------------------------------------------------------------------------------------
+// ---- activations ---------------------------------------------------------------------------------
 
 void check_kind(int kind) {
     if (kind < 0 || kind >= aerec::kNumActivations) fail("unknown activation code " + std::to_string(kind));
@@ -279,7 +260,7 @@ void activation_forward(int kind, double alpha, uintptr_t Z, int64_t n, uintptr_
     nonneg(n, "n");
     need(Z, n, "Z");
     need(Y, n, "Y");
-    with_float(dtype, [&](auto t) {
+    with_float_name(dtype, [&](auto t) {
         using T = decltype(t);
         launch("activation_forward", [&] {
             return cu::activation_forward<T>(kind, T(alpha), dptr<T>(Z), n, dptr<T>(Y), as_stream(stream));
@@ -292,7 +273,7 @@ void activation_backward(int kind, double alpha, uintptr_t Z, uintptr_t Y, uintp
     check_kind(kind);
     nonneg(n, "n");
     for (auto [p, name] : {std::pair{Z, "Z"}, {Y, "Y"}, {dY, "dY"}, {dZ, "dZ"}}) need(p, n, name);
-    with_float(dtype, [&](auto t) {
+    with_float_name(dtype, [&](auto t) {
         using T = decltype(t);
         launch("activation_backward", [&] {
             return cu::activation_backward<T>(kind, T(alpha), dptr<T>(Z), dptr<T>(Y), dptr<T>(dY), n, dptr<T>(dZ),
@@ -307,7 +288,7 @@ void dropout(uintptr_t X, int64_t n_rows, int64_t n_cols, double rate, uint64_t 
     const int64_t n = product(n_rows, n_cols, "X");
     need(X, n, "X");
     need(Y, n, "Y");
-    with_float(dtype, [&](auto t) {
+    with_float_name(dtype, [&](auto t) {
         using T = decltype(t);
         launch("dropout", [&] {
             return cu::dropout<T>(dptr<T>(X), n_rows, n_cols, rate, seed, step, row_offset, dptr<T>(Y),
@@ -320,7 +301,7 @@ template <bool Normal>
 void random_draws(int64_t n_rows, int64_t n_cols, uint64_t seed, uint64_t step, int64_t row_offset, uintptr_t out,
                   const std::string& dtype, uintptr_t stream) {
     need(out, product(n_rows, n_cols, "out"), "out");
-    with_float(dtype, [&](auto t) {
+    with_float_name(dtype, [&](auto t) {
         using T = decltype(t);
         launch(Normal ? "random_normal" : "random_uniform", [&] {
             T* o = dptr<T>(out);
@@ -330,7 +311,7 @@ void random_draws(int64_t n_rows, int64_t n_cols, uint64_t seed, uint64_t step, 
     });
 }
 
-// ---- family 5 ------------------------------------------------------------------------------------
+// ---- optim ---------------------------------------------------------------------------------------
 
 void check_adam(int64_t t, double lr, double beta1, double beta2, double eps, double weight_decay) {
     if (t < 1) fail("t (the step count) must be >= 1");
@@ -349,7 +330,7 @@ void sgd_step(uintptr_t param, uintptr_t grad, uintptr_t velocity, int64_t n, do
     if (momentum != 0.0) need(velocity, n, "velocity");
     if (!(lr >= 0.0) || !(momentum >= 0.0 && momentum <= 1.0) || !(weight_decay >= 0.0))
         fail("sgd_step: need lr >= 0, momentum in [0, 1], weight_decay >= 0");
-    with_float(dtype, [&](auto t) {
+    with_float_name(dtype, [&](auto t) {
         using T = decltype(t);
         launch("sgd_step", [&] {
             return cu::sgd_step<T>(dptr<T>(param), dptr<T>(grad), dptr<T>(velocity), n, lr, momentum, nesterov,
@@ -369,7 +350,7 @@ void sgd_step_rows(uintptr_t param, int64_t n_rows, int64_t n_cols, uintptr_t sl
     if (n_present > n_rows) fail("n_present must be <= n_rows");
     if (!(lr >= 0.0) || !(momentum >= 0.0 && momentum <= 1.0) || !(weight_decay >= 0.0))
         fail("sgd_step_rows: need lr >= 0, momentum in [0, 1], weight_decay >= 0");
-    with_float(dtype, [&](auto t) {
+    with_float_name(dtype, [&](auto t) {
         using T = decltype(t);
         launch("sgd_step_rows", [&] {
             return cu::sgd_step_rows<T>(dptr<T>(param), n_rows, n_cols, dptr<int64_t>(slot), dptr<T>(grad_rows),
@@ -384,7 +365,7 @@ void adam_step(uintptr_t param, uintptr_t grad, uintptr_t m, uintptr_t v, int64_
     nonneg(n, "n");
     for (auto [p, name] : {std::pair{param, "param"}, {grad, "grad"}, {m, "m"}, {v, "v"}}) need(p, n, name);
     check_adam(t_step, lr, beta1, beta2, eps, weight_decay);
-    with_float(dtype, [&](auto t) {
+    with_float_name(dtype, [&](auto t) {
         using T = decltype(t);
         launch("adam_step", [&] {
             return cu::adam_step<T>(dptr<T>(param), dptr<T>(grad), dptr<T>(m), dptr<T>(v), n, t_step, lr, beta1,
@@ -403,7 +384,7 @@ void adam_step_rows(uintptr_t param, int64_t n_rows, int64_t n_cols, uintptr_t s
     need(grad_rows, product(n_present, n_cols, "grad_rows"), "grad_rows");
     if (n_present > n_rows) fail("n_present must be <= n_rows");
     check_adam(t_step, lr, beta1, beta2, eps, weight_decay);
-    with_float(dtype, [&](auto t) {
+    with_float_name(dtype, [&](auto t) {
         using T = decltype(t);
         launch("adam_step_rows", [&] {
             return cu::adam_step_rows<T>(dptr<T>(param), n_rows, n_cols, dptr<int64_t>(slot), dptr<T>(grad_rows),
@@ -422,7 +403,7 @@ void rprop_step(uintptr_t param, uintptr_t grad, uintptr_t prev_grad, uintptr_t 
         need(p, n, name);
     if (!(eta_minus > 0.0 && eta_minus < 1.0) || !(eta_plus > 1.0) || !(step_min >= 0.0) || !(step_max >= step_min))
         fail("rprop_step: need 0 < eta_minus < 1 < eta_plus and 0 <= step_min <= step_max");
-    with_float(dtype, [&](auto t) {
+    with_float_name(dtype, [&](auto t) {
         using T = decltype(t);
         launch("rprop_step", [&] {
             return cu::rprop_step<T>(dptr<T>(param), dptr<T>(grad), dptr<T>(prev_grad), dptr<T>(step_size), n,
@@ -431,7 +412,7 @@ void rprop_step(uintptr_t param, uintptr_t grad, uintptr_t prev_grad, uintptr_t 
     });
 }
 
-// ---- family 6 ------------------------------------------------------------------------------------
+// ---- topk ----------------------------------------------------------------------------------------
 
 void topk_keys(uintptr_t scores, int64_t n_rows, int64_t n_items, uintptr_t excl_indptr, uintptr_t excl_indices,
                int64_t excl_nnz, const std::string& index_dtype, uintptr_t allowed, uintptr_t keys,
@@ -441,20 +422,18 @@ void topk_keys(uintptr_t scores, int64_t n_rows, int64_t n_items, uintptr_t excl
     need(keys, n, "keys");
     if (excl_indptr == 0 && (excl_indices != 0 || excl_nnz != 0)) fail("exclude: indices given without indptr");
     if (excl_indptr) need_csr(excl_indptr, excl_indices, n_rows, n_items, excl_nnz, "exclude");
-    with_float(dtype, [&](auto t) {
+    with_csr_names(dtype, index_dtype, [&](auto t, auto i) {
         using T = decltype(t);
-        with_index(index_dtype, [&](auto i) {
-            using I = decltype(i);
-            launch("topk_keys", [&] {
-                return cu::topk_keys<T, I>(dptr<T>(scores), n_rows, n_items, dptr<I>(excl_indptr),
-                                           dptr<I>(excl_indices), dptr<uint8_t>(allowed), dptr<void>(keys),
-                                           as_stream(stream));
-            });
+        using I = decltype(i);
+        launch("topk_keys", [&] {
+            return cu::topk_keys<T, I>(dptr<T>(scores), n_rows, n_items, dptr<I>(excl_indptr),
+                                       dptr<I>(excl_indices), dptr<uint8_t>(allowed), dptr<void>(keys),
+                                       as_stream(stream));
         });
     });
 }
 
-// ---- family 7 ------------------------------------------------------------------------------------
+// ---- gram ----------------------------------------------------------------------------------------
 
 void sparse_gram(uintptr_t indptr, uintptr_t indices, uintptr_t data, const std::string& index_dtype, int64_t n_rows,
                  int64_t n_items, int64_t nnz, uintptr_t col_ptr, uintptr_t col_rows, uintptr_t col_pos, uintptr_t G,
@@ -465,15 +444,13 @@ void sparse_gram(uintptr_t indptr, uintptr_t indices, uintptr_t data, const std:
     need(col_rows, nnz, "col_rows");
     need(col_pos, nnz, "col_pos");
     need(G, product(n_items, n_items, "G"), "G");
-    with_float(dtype, [&](auto t) {
+    with_csr_names(dtype, index_dtype, [&](auto t, auto i) {
         using T = decltype(t);
-        with_index(index_dtype, [&](auto i) {
-            using I = decltype(i);
-            launch("sparse_gram", [&] {
-                return cu::sparse_gram<T, I>(dptr<I>(indptr), dptr<I>(indices), dptr<T>(data), n_items,
-                                             dptr<int64_t>(col_ptr), dptr<int64_t>(col_rows), dptr<int64_t>(col_pos),
-                                             dptr<T>(G), as_stream(stream));
-            });
+        using I = decltype(i);
+        launch("sparse_gram", [&] {
+            return cu::sparse_gram<T, I>(dptr<I>(indptr), dptr<I>(indices), dptr<T>(data), n_items,
+                                         dptr<int64_t>(col_ptr), dptr<int64_t>(col_rows), dptr<int64_t>(col_pos),
+                                         dptr<T>(G), as_stream(stream));
         });
     });
 }

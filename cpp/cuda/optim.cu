@@ -1,4 +1,4 @@
-// aerec — family 5 on the GPU: grid-stride elementwise kernels over optim_rules.h, so an update is
+// aerec — optim on the GPU: grid-stride elementwise kernels over optim_rules.h, so an update is
 // the same expression as on the CPU (equal to rounding; the compilers may contract differently).
 #include "optim.h"
 

@@ -1,4 +1,4 @@
-// aerec — family 5 on the GPU: optimiser steps in place over device arrays, with the per-element
+// aerec — optim on the GPU: optimiser steps in place over device arrays, with the per-element
 // rules of include/aerec/optim_rules.h (shared with the CPU bodies).
 #pragma once
 

@@ -1,4 +1,4 @@
-// aerec — family 1 on the GPU. The per-entry multipliers (row scale × inverted dropout, the same
+// aerec — sparse_encoder on the GPU. The per-entry multipliers (row scale × inverted dropout, the same
 // Philox draw as the CPU: random.h's sparse_entry_coef) are computed once per call, then the
 // gather of gather.cuh forms Z row by row (forward) or dW item by item (backward) — no atomics,
 // same result for any launch shape.

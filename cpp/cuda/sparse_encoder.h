@@ -1,4 +1,4 @@
-// aerec — family 1 on the GPU: Z = D·drop(X)·W + b and its weight gradient (include/aerec/
+// aerec — sparse_encoder on the GPU: Z = D·drop(X)·W + b and its weight gradient (include/aerec/
 // sparse_encoder.h has the maths). Host-side launchers over device pointers; the caller owns the
 // memory (e.g. CuPy arrays) and the stream.
 #pragma once

@@ -1,4 +1,4 @@
-// aerec — family 6 on the GPU: one pass writes every item's key, a second marks the excluded
+// aerec — topk on the GPU: one pass writes every item's key, a second marks the excluded
 // entries (a warp per row over its exclusion list); the array library sorts. Simple and exact;
 // its cost is a segmented sort of the score block, fine for batched recommend.
 #include "topk.h"

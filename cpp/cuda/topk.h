@@ -1,4 +1,4 @@
-// aerec — family 6 on the GPU: the sort keys of a top-k (include/aerec/topk.h has the contract).
+// aerec — topk on the GPU: the sort keys of a top-k (include/aerec/topk.h has the contract).
 // keys[r, j] ranks item j of row r: the score's bits made order-preserving and complemented, so an
 // ascending *stable* sort (CuPy's argsort) lists the best first and, among equal scores, the lower
 // item index first — the CPU's tie rule. Items that may not be returned (NaN score, in the row's

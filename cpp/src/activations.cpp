@@ -1,4 +1,4 @@
-// aerec — family 4, CPU bodies: elementwise over fixed chunks (the chunking never changes the
+// aerec — activations, CPU bodies: elementwise over fixed chunks (the chunking never changes the
 // arithmetic, so any n_threads gives the same bits). The formulas are in elementwise.h/random.h.
 #include "aerec/activations.h"
 

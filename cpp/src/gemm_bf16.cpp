@@ -1,4 +1,4 @@
-// aerec — family 8, CPU bodies: the bfloat16 scoring GEMM on AMX tiles (see gemm_bf16.h).
+// aerec — gemm_bf16, CPU bodies: the bfloat16 scoring GEMM on AMX tiles (see gemm_bf16.h).
 //
 // Register blocking: 2 × 2 output tiles (32 rows × 32 columns, tmm0–3) from 2 A tiles (tmm4–5, 16 rows
 // × 32 bf16 of K) and 2 B tiles (tmm6–7). Work is split over blocks of 32 columns of B (each block's
@@ -35,6 +35,15 @@ uint16_t bf16_bits(float x) {
     if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);  // quiet NaN
     u += 0x7fffu + ((u >> 16) & 1u);
     return static_cast<uint16_t>(u >> 16);
+}
+
+void bf16_round(const float* A, int64_t n, float* out, int n_threads) {
+    parallel_chunks(n, int64_t(1) << 15, n_threads, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+            const uint32_t u = static_cast<uint32_t>(bf16_bits(A[i])) << 16;
+            std::memcpy(out + i, &u, sizeof u);
+        }
+    });
 }
 
 int64_t bf16_pad_k(int64_t k) { return (k + 31) / 32 * 32; }

@@ -1,4 +1,4 @@
-// aerec — family 10, CPU bodies: the float32 training GEMM (see gemm_f32.h).
+// aerec — gemm_f32, CPU bodies: the float32 training GEMM (see gemm_f32.h).
 //
 // Blocking, sized for 48 KiB of L1d and 2 MiB of L2 per core and a large shared L3:
 // an A micro-panel (kMr × kc, 18 KiB at kc = 384) stays in L1 while the B micro-panels of the current

@@ -1,4 +1,4 @@
-// aerec — family 7, CPU bodies: G = XᵀX row by row over the item-major view (see gram.h).
+// aerec — gram, CPU bodies: G = XᵀX row by row over the item-major view (see gram.h).
 #include "aerec/gram.h"
 
 #include "aerec/parallel.h"

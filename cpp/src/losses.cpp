@@ -1,4 +1,4 @@
-// aerec — family 3, CPU bodies. Scalar losses are accumulated in double over fixed blocks (or per
+// aerec — losses, CPU bodies. Scalar losses are accumulated in double over fixed blocks (or per
 // row) and the partials added in order, so the value is the same for any n_threads.
 #include "aerec/losses.h"
 

@@ -1,4 +1,4 @@
-// aerec — family 2, CPU bodies: outputs only at the mask's stored entries (SDDMM) and the
+// aerec — masked_decoder, CPU bodies: outputs only at the mask's stored entries (SDDMM) and the
 // gradients scattered back — dH row-parallel, dV/dc item-parallel over the item-major view.
 #include "aerec/masked_decoder.h"
 

@@ -1,4 +1,4 @@
-// aerec — family 5, CPU bodies: in-place optimiser updates over fixed chunks (elementwise, so the
+// aerec — optim, CPU bodies: in-place optimiser updates over fixed chunks (elementwise, so the
 // result is the same for any n_threads).
 #include "aerec/optim.h"
 

@@ -1,5 +1,5 @@
-// aerec — family 9, CPU bodies (the bound and why the result is exact: screened_topk.h). Step 1 is
-// family 6 run on the screen, writing its k-th values into the outputs as scratch; steps 2–3 walk each
+// aerec — screened_topk, CPU bodies (the bound and why the result is exact: screened_topk.h). Step 1 is
+// topk run on the screen, writing its k-th values into the outputs as scratch; steps 2–3 walk each
 // row once more, in ascending item order alongside the sorted exclusion list (as topk.cpp does), 16
 // screened scores per comparison, and rescore the few candidates from Wᵀ's contiguous rows.
 #include "aerec/screened_topk.h"

@@ -1,4 +1,4 @@
-// aerec — family 1, CPU bodies: Z = D·drop(X)·W + b and its weight/bias gradients.
+// aerec — sparse_encoder, CPU bodies: Z = D·drop(X)·W + b and its weight/bias gradients.
 // Forward is row-parallel (each row writes its own Z[r]); backward is item-parallel over the
 // item-major view (each present item writes its own dW row) — no atomics, same bits for any
 // thread count.

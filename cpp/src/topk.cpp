@@ -1,4 +1,4 @@
-// aerec — family 6, CPU bodies. Per row, items are visited in ascending index order (the sorted
+// aerec — topk, CPU bodies. Per row, items are visited in ascending index order (the sorted
 // exclusion list is walked alongside, so exclusion costs no extra memory) and kept in a buffer of
 // candidates. Once k are known, only items scoring strictly above the current k-th best can enter
 // (a later item loses a tie), and whole blocks of 64 whose maximum cannot are skipped with one

@@ -63,7 +63,7 @@ def ref_random_normal(shape, *, seed, step=0, row_offset=0):
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
 
 
-# ---- family 1: sparse encoder ------------------------------------------------------------------
+# ---- sparse_encoder ----------------------------------------------------------------------------
 
 
 def _dropped_input(X, row_scale, dropout, seed, step, row_offset):
@@ -90,7 +90,7 @@ def ref_sparse_encoder_backward(X, dZ, *, row_scale=None, dropout=0.0, seed=0, s
     return items, (A.T @ dZ)[items], dZ.sum(axis=0)
 
 
-# ---- family 2: masked decoder ------------------------------------------------------------------
+# ---- masked_decoder ----------------------------------------------------------------------------
 
 
 def ref_masked_decoder_forward(mask, H, V, c=None):
@@ -117,7 +117,7 @@ def _csr_coords(A):
     return rows, A.indices.astype(np.int64)
 
 
-# ---- family 3: losses --------------------------------------------------------------------------
+# ---- losses ------------------------------------------------------------------------------------
 
 
 def ref_masked_mse(pred, target, *, scale=1.0):
@@ -148,7 +148,7 @@ def ref_gaussian_kl(mu, logvar, *, scale=1.0):
     return loss, scale * mu, scale * 0.5 * (np.exp(logvar) - 1.0)
 
 
-# ---- family 4: activations and dropout ---------------------------------------------------------
+# ---- activations: activation functions and dropout ---------------------------------------------
 
 SELU_LAMBDA = 1.0507009873554804934193349852946
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -206,7 +206,7 @@ def ref_dropout(X, rate, *, seed=0, step=0, row_offset=0):
     return np.where(ref_dropout_mask(seed, step, r, c, rate), X / (1.0 - rate), 0.0)
 
 
-# ---- family 5: optimisers (return the new state instead of updating in place) ---------------------
+# ---- optim: optimisers (return the new state instead of updating in place) ------------------------
 
 
 def ref_sgd_step(param, grad, velocity=None, *, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
@@ -248,7 +248,7 @@ def ref_rprop_step(param, grad, prev_grad, step_size, *, eta_minus=0.5, eta_plus
     return p - np.sign(g) * st, g, st
 
 
-# ---- family 6: top-k ---------------------------------------------------------------------------
+# ---- topk --------------------------------------------------------------------------------------
 
 
 def ref_topk(scores, k, *, exclude=None, candidates=None):
@@ -272,7 +272,7 @@ def ref_topk(scores, k, *, exclude=None, candidates=None):
     return idx, val
 
 
-# ---- family 7: sparse Gram -------------------------------------------------------------------------
+# ---- gram: sparse Gram -----------------------------------------------------------------------------
 
 
 def ref_sparse_gram(X):
@@ -280,7 +280,7 @@ def ref_sparse_gram(X):
     return A.T @ A
 
 
-# ---- family 8: bfloat16 scoring GEMM -----------------------------------------------------------------
+# ---- gemm_bf16: bfloat16 scoring GEMM ----------------------------------------------------------------
 
 
 def ref_bf16_round(A):
@@ -297,7 +297,7 @@ def ref_gemm_bf16(A, B, bias=None):
     return out if bias is None else out + np.asarray(bias, dtype=np.float64)
 
 
-# ---- family 9: exact top-k screened in bfloat16 ------------------------------------------------------
+# ---- screened_topk: exact top-k screened in bfloat16 -------------------------------------------------
 
 
 def ref_screened_topk(A, B, k, bias=None, *, exclude=None, candidates=None):
@@ -308,7 +308,7 @@ def ref_screened_topk(A, B, k, bias=None, *, exclude=None, candidates=None):
     return ref_topk(scores, k, exclude=exclude, candidates=candidates)
 
 
-# ---- family 10: the float32 training GEMM -----------------------------------------------------------
+# ---- gemm_f32: the float32 training GEMM ------------------------------------------------------------
 
 
 def ref_gemm_f32(A, B, C=None):

@@ -94,7 +94,7 @@ def _activation(name, alpha):
     return code, float(default if alpha is None else check_scalar(alpha, "alpha"))
 
 
-# ---- family 1: sparse encoder ------------------------------------------------------------------
+# ---- sparse_encoder ----------------------------------------------------------------------------
 
 
 def sparse_encoder_forward(X, W, b=None, *, row_scale=None, dropout=0.0, seed=0, step=0, row_offset=0,
@@ -130,7 +130,7 @@ def sparse_encoder_backward(X, dZ, *, row_scale=None, dropout=0.0, seed=0, step=
         effective_n_threads(n_threads))
 
 
-# ---- family 2: masked decoder ------------------------------------------------------------------
+# ---- masked_decoder ----------------------------------------------------------------------------
 
 
 def masked_decoder_forward(mask, H, V, c=None, *, n_threads=None):
@@ -162,7 +162,7 @@ def masked_decoder_backward(mask, H, V, d_out, *, n_threads=None):
     return _mod().masked_decoder_backward(indptr, indices, n_items, H, V, d_out, effective_n_threads(n_threads))
 
 
-# ---- family 3: losses --------------------------------------------------------------------------
+# ---- losses ------------------------------------------------------------------------------------
 
 
 def masked_mse(pred, target, *, scale=1.0, n_threads=None):
@@ -193,7 +193,7 @@ def gaussian_kl(mu, logvar, *, scale=1.0, n_threads=None):
     return _mod().gaussian_kl(mu, logvar, float(check_scalar(scale, "scale")), effective_n_threads(n_threads))
 
 
-# ---- family 4: activations, dropout, random draws ------------------------------------------------
+# ---- activations: activation functions, dropout, random draws ------------------------------------
 
 
 def activation_forward(name, Z, *, alpha=None, out=None, n_threads=None):
@@ -242,7 +242,7 @@ def random_normal(shape, *, seed, step=0, row_offset=0, dtype=np.float32, n_thre
                                 check_float_dtype(dtype).name, effective_n_threads(n_threads))
 
 
-# ---- family 5: optimisers ------------------------------------------------------------------------
+# ---- optim ---------------------------------------------------------------------------------------
 
 
 def _distinct(**arrays):
@@ -349,7 +349,7 @@ def rprop_step(param, grad, prev_grad, step_size, *, eta_minus=0.5, eta_plus=1.2
                       float(step_max), effective_n_threads(n_threads))
 
 
-# ---- family 6: top-k ---------------------------------------------------------------------------
+# ---- topk --------------------------------------------------------------------------------------
 
 
 def topk(scores, k, *, exclude=None, candidates=None, n_threads=None):
@@ -384,7 +384,7 @@ def _topk_filters(exclude, candidates, n_rows, n_items):
     return ex_ptr, ex_idx, candidates
 
 
-# ---- family 7: sparse Gram -------------------------------------------------------------------------
+# ---- gram: sparse Gram -----------------------------------------------------------------------------
 
 
 def sparse_gram(X, *, n_threads=None):
@@ -393,7 +393,7 @@ def sparse_gram(X, *, n_threads=None):
     return _mod().sparse_gram(indptr, indices, data, n_items, effective_n_threads(n_threads))
 
 
-# ---- family 8: bfloat16 scoring GEMM -----------------------------------------------------------------
+# ---- gemm_bf16: bfloat16 scoring GEMM ----------------------------------------------------------------
 
 
 def amx_bf16_available():
@@ -483,7 +483,7 @@ def gemm_bf16(A, W, bias=None, *, n_threads=None):
     return out
 
 
-# ---- family 9: exact top-k screened in bfloat16 ------------------------------------------------------
+# ---- screened_topk: exact top-k screened in bfloat16 -------------------------------------------------
 
 
 def screened_topk(A, W, k, bias=None, *, exclude=None, candidates=None, n_threads=None):
@@ -514,7 +514,7 @@ def screened_topk(A, W, k, bias=None, *, exclude=None, candidates=None, n_thread
     return _mod().screened_topk(screen, A, W.exact, bias, W.exact_norms, k, ex_ptr, ex_idx, candidates, nt)
 
 
-# ---- family 10: the float32 training GEMM -------------------------------------------------------------
+# ---- gemm_f32: the float32 training GEMM --------------------------------------------------------------
 
 
 def gemm_f32_native():
@@ -539,7 +539,7 @@ def gemm_f32(A, B, *, out=None, accumulate=False, n_threads=None):
 
     A (M, K) and B (K, N) may be any strided float32 views — transposes (``H.T``) are read in place,
     not copied. ``out`` (M, N) needs contiguous rows. Blocked as BLIS does, with FMA micro-kernels
-    (family 10, ``cpp/src/gemm_f32.cpp``); each element is one fixed-order sum over K, so the result is
+    (``cpp/src/gemm_f32.cpp``); each element is one fixed-order sum over K, so the result is
     bit-identical for any ``n_threads``, and within ``K·u·|A|·|B|`` (u = 2⁻²⁴) of the exact product.
     """
     A, B = _gemm_operand(A, "A"), _gemm_operand(B, "B")

@@ -160,7 +160,7 @@ class EmulatedCudaModule:
     def synchronize(self):
         pass
 
-    # family 1
+    # sparse_encoder
     def sparse_encoder_forward(self, indptr, indices, data, index_dtype, n_rows, n_cols, nnz, W, b, row_scale, h,
                                dropout, seed, step, row_offset, coef, Z, dtype, stream=0):
         self.calls.append("sparse_encoder_forward")
@@ -189,7 +189,7 @@ class EmulatedCudaModule:
         np.add.at(out, np.repeat(np.arange(m), np.diff(ptr)), c[:, None] * G[rows])
         view(dW, (m, h), dtype)[...] = out
 
-    # family 2
+    # masked_decoder
     def masked_decoder_forward(self, indptr, indices, index_dtype, n_rows, n_cols, nnz, H, V, c, h, out, dtype,
                                stream=0):
         self.calls.append("masked_decoder_forward")
@@ -214,7 +214,7 @@ class EmulatedCudaModule:
         if dc:
             view(dc, m, dtype)[...] = r_dc
 
-    # family 3
+    # losses
     def masked_mse(self, pred, target, n, scale, grad, partials, loss, dtype, stream=0):
         self.calls.append("masked_mse")
         val, g = kernels.masked_mse(view(pred, n, dtype).copy(), view(target, n, dtype).copy(), scale=scale,
@@ -241,7 +241,7 @@ class EmulatedCudaModule:
         view(dlogvar, n, dtype)[...] = b.ravel()
         view(loss, 1, np.float64)[0] = val
 
-    # family 4
+    # activations
     def activation_forward(self, kind, alpha, Z, n, Y, dtype, stream=0):
         name = [k for k, (code, _) in kernels.ACTIVATIONS.items() if code == kind][0]
         view(Y, n, dtype)[...] = kernels.activation_forward(name, view(Z, n, dtype).copy(), alpha=alpha, n_threads=1)
@@ -264,7 +264,7 @@ class EmulatedCudaModule:
         view(out, (n_rows, n_cols), dtype)[...] = kernels.random_normal((n_rows, n_cols), seed=seed, step=step,
                                                                         row_offset=row_offset, dtype=dtype)
 
-    # family 5 (views at the given addresses are updated in place, as the kernels do)
+    # optim (views at the given addresses are updated in place, as the kernels do)
     def sgd_step(self, param, grad, velocity, n, lr, momentum, nesterov, weight_decay, dtype, stream=0):
         kernels.sgd_step(view(param, n, dtype), view(grad, n, dtype).copy(), view(velocity, n, dtype), lr=lr,
                          momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, n_threads=1)
@@ -306,7 +306,7 @@ class EmulatedCudaModule:
                            view(step_size, n, dtype), eta_minus=eta_minus, eta_plus=eta_plus, step_min=step_min,
                            step_max=step_max, n_threads=1)
 
-    # family 6: the keys as topk.cu writes them
+    # topk: the keys as topk.cu writes them
     def topk_keys(self, scores, n_rows, n_items, excl_indptr, excl_indices, excl_nnz, index_dtype, allowed, keys,
                   dtype, stream=0):
         self.calls.append("topk_keys")
@@ -323,7 +323,7 @@ class EmulatedCudaModule:
             ok &= E.toarray() == 0
         view(keys, (n_rows, n_items), U)[...] = np.where(ok, ~u, np.iinfo(U).max)
 
-    # family 7
+    # gram
     def sparse_gram(self, indptr, indices, data, index_dtype, n_rows, n_items, nnz, col_ptr, col_rows, col_pos, G,
                     dtype, stream=0):
         self.calls.append("sparse_gram")

@@ -1,4 +1,4 @@
-"""Family 4: activations (forward/backward), inverted dropout and the counter-based random draws."""
+"""activations: activation functions (forward/backward), inverted dropout and the counter-based random draws."""
 
 from __future__ import annotations
 

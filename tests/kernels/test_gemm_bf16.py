@@ -1,4 +1,4 @@
-"""Family 8, the bfloat16 scoring GEMM: rounding vs the oracle bit for bit, the AMX product vs the float64
+"""gemm_bf16, the bfloat16 scoring GEMM: rounding vs the oracle bit for bit, the AMX product vs the float64
 oracle of the rounded operands, determinism across threads, the fallback, validation."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Family 10, the float32 training GEMM: against the float64 oracle within the float32 bound for every
+"""gemm_f32, the float32 training GEMM: against the float64 oracle within the float32 bound for every
 operand layout (transposed, sliced, negative strides) and every edge of the blocking (tile edges, several
 kc-blocks, more rows than one A block, more columns than one B block), accumulate, bit-identical results
 for any n_threads, NaN/inf propagation, a central-difference gradient check, validation, and the backend

@@ -1,4 +1,4 @@
-"""Family 7, the sparse Gram matrix G = XᵀX: native vs the float64 oracle, determinism, validation."""
+"""gram, the sparse Gram matrix G = XᵀX: native vs the float64 oracle, determinism, validation."""
 
 from __future__ import annotations
 

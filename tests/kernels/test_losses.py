@@ -1,4 +1,4 @@
-"""Family 3: fused losses (masked MSE, multinomial NLL with log-softmax, Gaussian KL) vs the oracle."""
+"""losses: fused losses (masked MSE, multinomial NLL with log-softmax, Gaussian KL) vs the oracle."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Family 2: the masked decoder out_k = H[r]·V[j] + c[j] (SDDMM) and its gradients vs the oracle."""
+"""masked_decoder: the masked decoder out_k = H[r]·V[j] + c[j] (SDDMM) and its gradients vs the oracle."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Family 5: optimiser steps (SGD/momentum/Nesterov, Adam/AdamW, iRprop−), in place, vs the oracle."""
+"""optim: optimiser steps (SGD/momentum/Nesterov, Adam/AdamW, iRprop−), in place, vs the oracle."""
 
 from __future__ import annotations
 

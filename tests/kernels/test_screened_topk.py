@@ -1,4 +1,4 @@
-"""Family 9, the exact top-k screened in bfloat16: equal to the float64 oracle's top-k (ties, exclusion,
+"""screened_topk, the exact top-k screened in bfloat16: equal to the float64 oracle's top-k (ties, exclusion,
 candidates, padding, NaN), also where the screen ranks wrongly (built near-ties at the bound), rows the
 bound cannot cover (non-finite, near overflow), the fallback screen, threads, validation; and the bound
 itself measured against the AMX kernel's actual error."""

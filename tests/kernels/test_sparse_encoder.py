@@ -1,4 +1,4 @@
-"""Family 1: the sparse encoder Z = D·drop(X)·W + b and its gradients, native vs the float64 oracle."""
+"""sparse_encoder: the sparse encoder Z = D·drop(X)·W + b and its gradients, native vs the float64 oracle."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Family 6: top-k per row with exclusion, candidates, ties, NaN and −inf, vs the full-sort oracle."""
+"""topk: top-k per row with exclusion, candidates, ties, NaN and −inf, vs the full-sort oracle."""
 
 from __future__ import annotations
 

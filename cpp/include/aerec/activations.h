@@ -1,4 +1,4 @@
-// aerec — family 4: activations, inverted dropout and counter-based random draws, elementwise over
+// aerec — activations: activation functions, inverted dropout and counter-based random draws, elementwise over
 // dense arrays. The per-element maths lives in elementwise.h and random.h (shared with CUDA).
 #pragma once
 

@@ -136,7 +136,7 @@ AEREC_HD T activation_derivative(int kind, T z, T y, T alpha) {
     }
 }
 
-// Per-entry loss terms (family 3), shared with the CUDA kernels.
+// Per-entry loss terms (losses.h), shared with the CUDA kernels.
 // Squared error: returns d² in double and writes grad = g2·d (g2 = 2·scale), d = pred − target.
 template <class T>
 AEREC_HD double mse_term(T pred, T target, T g2, T* grad) {

@@ -1,4 +1,4 @@
-// aerec — family 8: bfloat16 scoring GEMM for inference, out = bf16(A)·bf16(B) + bias, accumulated in
+// aerec — gemm_bf16: bfloat16 scoring GEMM for inference, out = bf16(A)·bf16(B) + bias, accumulated in
 // float32, on Intel AMX tiles (TDPBF16PS).
 //
 // Rounding: both operands are rounded to bfloat16 with round-to-nearest-even (bf16_round), so every
@@ -20,6 +20,10 @@ bool amx_bf16_available();
 
 // float32 → bfloat16 bits, round to nearest even (NaN stays NaN).
 uint16_t bf16_bits(float x);
+
+// out[i] = A[i] rounded to bfloat16 (bf16_bits) and widened back to float32, i in [0, n): the operand
+// the GEMM multiplies, as float32. Elementwise over fixed chunks, so independent of n_threads.
+void bf16_round(const float* A, int64_t n, float* out, int n_threads);
 
 int64_t bf16_pad_k(int64_t k);  // K rounded up to a multiple of 32
 int64_t bf16_pad_n(int64_t n);  // N rounded up to a multiple of 16

@@ -1,4 +1,4 @@
-// aerec — family 10: the float32 GEMM of training, C = A·B (or C += A·B), on strided operands.
+// aerec — gemm_f32: the float32 GEMM of training, C = A·B (or C += A·B), on strided operands.
 //
 // Why our own and not NumPy's OpenBLAS: the products of a training step are thin — a batch of 128–500
 // users against 512–20,108 items, or weight gradients with K = the batch — and OpenBLAS runs such shapes

@@ -1,4 +1,4 @@
-// aerec — family 7: the sparse Gram matrix G = XᵀX of a users × items CSR matrix (EASE's first
+// aerec — gram: the sparse Gram matrix G = XᵀX of a users × items CSR matrix (EASE's first
 // step), written dense (n_items × n_items).
 //
 // Work is Σ_u n_u² (pairs of items within each user's row), not n_users·n_items². Row i of G is

@@ -1,4 +1,4 @@
-// aerec — family 3: losses fused with their gradients. Each returns the loss value (accumulated in
+// aerec — losses: losses fused with their gradients. Each returns the loss value (accumulated in
 // double, over fixed blocks, so it is the same for any n_threads) and writes the gradient.
 #pragma once
 

@@ -1,4 +1,4 @@
-// aerec — family 2: the masked decoder, the output layer of the explicit-rating models.
+// aerec — masked_decoder: the masked decoder, the output layer of the explicit-rating models.
 //
 //   out_k = H[r]·V[j] + c[j]   only for the stored entries k = (r, j) of a CSR mask
 // (a sampled dense–dense product, SDDMM): the loss of AutoRec and the deep autoencoder needs the

@@ -1,4 +1,4 @@
-// aerec — family 5: optimiser steps, in place, elementwise (PyTorch's update rules).
+// aerec — optim: optimiser steps, in place, elementwise (PyTorch's update rules).
 #pragma once
 
 #include <cstdint>

@@ -1,10 +1,10 @@
-// aerec — family 9: exact top-k of a float32 output layer, screened in bfloat16.
+// aerec — screened_topk: exact top-k of a float32 output layer, screened in bfloat16.
 //
-// scores = A·W + bias (A: M × K, W: K × N, float32) ranked per row, as family 6 ranks a score block
+// scores = A·W + bias (A: M × K, W: K × N, float32) ranked per row, as topk ranks a score block
 // (exclusions, candidates, ties to the lower index, padding), but without an M × N float32 product:
-// the caller passes the bfloat16 screen S' = gemm_bf16(A, pack_bf16(W), bias) (family 8, several times
+// the caller passes the bfloat16 screen S' = gemm_bf16(A, pack_bf16(W), bias) (several times
 // sgemm's rate on AMX) and W's rows by item, Wt = Wᵀ (N × K). Per row:
-//   1. the top-k of S' (family 6) gives v_k, the k-th best screened score;
+//   1. the top-k of S' (topk) gives v_k, the k-th best screened score;
 //   2. every eligible item with S'_j ≥ v_k − 2e is a candidate, e bounding |S'_j − s_j| for the row;
 //   3. candidates are rescored exactly — s_j = Σ_i a_i·w_ij in float64 (each product exact) + bias_j —
 //      and the k best by s_j are returned, their scores rounded to float32.

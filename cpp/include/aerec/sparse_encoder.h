@@ -1,4 +1,4 @@
-// aerec — family 1: the sparse encoder, the first layer of every model here.
+// aerec — sparse_encoder: the sparse encoder, the first layer of every model here.
 //
 //   Z = D · drop(X) · W + b
 // X is a CSR batch (n_rows × n_items), D an optional per-row scale (Mult-VAE's L2 normalisation),

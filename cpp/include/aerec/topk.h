@@ -1,4 +1,4 @@
-// aerec — family 6: top-k per row of a dense score block, excluding a CSR set of items per row
+// aerec — topk: top-k per row of a dense score block, excluding a CSR set of items per row
 // (already seen) and optionally restricted to candidate items. Best first; equal scores rank the
 // lower item index first; NaN scores are never returned. Rows with fewer than k eligible items are
 // padded with index −1 and score −inf.

@@ -43,7 +43,7 @@ GEMM_MIN_FLOPS = 1 << 23  # below this, one BLAS call
 #: only (bit-identical results for any n_threads), so more cores get no more blocks.
 GEMM_MIN_JOBS = 2
 GEMM_NARROW_COL_BLOCK = 128
-#: float32 products go to aerec's own GEMM (family 10, ``kernels.gemm_f32``) when the AVX2 or AVX-512
+#: float32 products go to aerec's own GEMM (``kernels.gemm_f32``) when the AVX2 or AVX-512
 #: module is active; float64 ones, and float32 under the generic module, to the blocks of NumPy's
 #: BLAS above. A switch for side-by-side measurements (benchmarks) and tests.
 USE_NATIVE_GEMM = True

@@ -217,7 +217,7 @@ class CudaBackend:
         cp = self.cp
         return cp.empty(n_partials or self.mod.loss_scratch_size, dtype=cp.float64), cp.empty(1, dtype=cp.float64)
 
-    # ---- family 1: sparse encoder ------------------------------------------------------------------
+    # ---- sparse_encoder ----------------------------------------------------------------------------
 
     def sparse_encoder_forward(self, X, W, b=None, *, row_scale=None, dropout=0.0, seed=0, step=0, row_offset=0,
                                n_threads=None):
@@ -252,7 +252,7 @@ class CudaBackend:
                                          _ptr(dW), dZ.dtype.name, self._stream)
         return items, dW, dZ.sum(axis=0)
 
-    # ---- family 2: masked decoder ------------------------------------------------------------------
+    # ---- masked_decoder ----------------------------------------------------------------------------
 
     def _decoder_args(self, mask, H, V):
         H = self._dense(H, "H", ndim=2)
@@ -286,7 +286,7 @@ class CudaBackend:
                                          _ptr(coef), _ptr(dH), _ptr(dV), _ptr(dc), H.dtype.name, self._stream)
         return dH, items, dV, dc
 
-    # ---- family 3: losses ----------------------------------------------------------------------------
+    # ---- losses --------------------------------------------------------------------------------------
 
     def masked_mse(self, pred, target, *, scale=1.0, n_threads=None):
         pred = self._dense(pred, "pred", ndim=1)
@@ -321,7 +321,7 @@ class CudaBackend:
                              _ptr(dlv), _ptr(partials), _ptr(loss), mu.dtype.name, self._stream)
         return float(loss[0]), dmu, dlv
 
-    # ---- family 4: activations, dropout, random draws --------------------------------------------------
+    # ---- activations: activation functions, dropout, random draws --------------------------------------
 
     def _out_like(self, like, out):
         if out is None:
@@ -370,7 +370,7 @@ class CudaBackend:
     def random_normal(self, shape, *, seed, step=0, row_offset=0, dtype=np.float32, n_threads=None):
         return self._random(self.mod.random_normal, shape, seed, step, row_offset, dtype)
 
-    # ---- family 5: optimisers -------------------------------------------------------------------------
+    # ---- optim ----------------------------------------------------------------------------------------
 
     def sgd_step(self, param, grad, velocity=None, *, lr, momentum=0.0, nesterov=False, weight_decay=0.0,
                  n_threads=None):
@@ -459,7 +459,7 @@ class CudaBackend:
         self.mod.rprop_step(_ptr(param), _ptr(grad), _ptr(prev_grad), _ptr(step_size), param.size, float(eta_minus),
                             float(eta_plus), float(step_min), float(step_max), param.dtype.name, self._stream)
 
-    # ---- family 6: top-k -------------------------------------------------------------------------------
+    # ---- topk ------------------------------------------------------------------------------------------
 
     def topk(self, scores, k, *, exclude=None, candidates=None, n_threads=None):
         """``kernels.topk`` on the device: returns device ``(indices int64, scores)``, (n_rows, k).
@@ -499,7 +499,7 @@ class CudaBackend:
         val[:, :kk] = cp.where(valid, cp.take_along_axis(scores, order, axis=1), -cp.inf)
         return idx, val
 
-    # ---- family 7: sparse Gram --------------------------------------------------------------------------
+    # ---- gram: sparse Gram ------------------------------------------------------------------------------
 
     def sparse_gram(self, X, *, n_threads=None):
         """``G = XᵀX`` (n_items, n_items) on the device, in X's dtype."""
