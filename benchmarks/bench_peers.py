@@ -102,7 +102,7 @@ def test_side_by_side(benchmark, name, n_threads):
     if len(impls) == 1:
         pytest.skip("the PyTorch peers need: pip install torch==2.13.0")
     if case.data_note.startswith("SYNTHETIC"):
-        warnings.warn(f"{name}: {case.data_note}")
+        warnings.warn(f"{name}: {case.data_note}", stacklevel=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's beta warnings on sparse CSR tensors
         runs = {impl: workloads.build(name, impl, n_threads) for impl in impls}

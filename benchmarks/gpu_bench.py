@@ -102,7 +102,7 @@ def run(args):
                                         X[:m], 1, 2) * n_users / m,
             note=f"measured on {m:,} users")
     attempt(name, "PyTorch cuda", n_users, lambda: _torch_vae(X, args.epochs))
-    del X
+    X = None  # free the ML-20M shape before the next one
 
     # ---- I-AutoRec at the ML-1M shape -------------------------------------------------------------
     log("generating the ML-1M shape ...")

@@ -60,7 +60,7 @@ def _now():
 
 def _load():
     try:
-        return "load average %.2f, %.2f, %.2f" % os.getloadavg()
+        return "load average {:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg())
     except OSError:  # pragma: no cover
         return "load average ?"
 

@@ -13,7 +13,6 @@ import json
 import sys
 from collections import defaultdict
 
-
 #: Kernel groups are named by the C++ stem of the kernel family they measure. Runs recorded before
 #: (benchmarks/results/) used the old names on the left; they are renamed as they are read, so old
 #: and new JSON summarise alike.

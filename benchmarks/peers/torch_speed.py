@@ -50,7 +50,7 @@ def make_multvae(n_items, hidden=(600,), latent=200, variational=True, sparse_in
                 h = torch.sparse.mm(x, self.enc[0].weight.t()) + self.enc[0].bias
             else:
                 h = self.enc[0](dense_x)
-            for i, layer in enumerate(self.enc[1:], start=1):
+            for layer in self.enc[1:]:
                 h = layer(torch.tanh(h))
             if not variational:
                 h = torch.tanh(h)

@@ -174,7 +174,6 @@ def run_ease(train, test, grid, lam, threads, max_minutes, val_seed, select_item
         log(msg)
         return dict(key="ease", skipped=msg)
     per_fit = ease_seconds_per_fit(n, threads)
-    n_fits = 1 if lam is not None else len(grid) + 1
     total = per_fit * (1 if lam is not None else
                        (1 + len(grid) * (min(select_items or n, n) / n) ** 3))
     log(f"EASE: estimated {per_fit / 60:.0f} min per full fit on this machine now; {total / 60:.0f} min for all fits")

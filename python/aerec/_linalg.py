@@ -146,13 +146,13 @@ def cholesky_inverse(a, n_threads=1, block=BLOCK, progress=None):
             break
         # panel: A[k1:, k0:k1] ← A[k1:, k0:k1] · L_kk⁻ᵀ, in row chunks
         _run(pool, [
-            (lambda r0=r0: f.trsm(b"R", b"T", a, k0, min(block, n - r0), b, a, r0, k0))
+            (lambda r0=r0, k0=k0, b=b: f.trsm(b"R", b"T", a, k0, min(block, n - r0), b, a, r0, k0))
             for r0 in range(k1, n, block)
         ])
         # trailing update of the lower triangle, one column block per job:
         # A[j0:, j0:j1] -= A[j0:, k0:k1] · A[j0:j1, k0:k1]ᵀ
         _run(pool, [
-            (lambda j0=j0: f.gemm_nt_sub(a, j0, j0, j0, k0, j0, k0, n - j0, min(block, n - j0), b))
+            (lambda j0=j0, k0=k0, b=b: f.gemm_nt_sub(a, j0, j0, j0, k0, j0, k0, n - j0, min(block, n - j0), b))
             for j0 in range(k1, n, block)
         ])
     if progress is not None:

@@ -443,5 +443,5 @@ def load_gowalla(path, shape=None, dtype=np.float32) -> RatingSplit:
 
 from ._fetch import ChecksumError, fetch_movielens  # noqa: E402
 from ._movielens import load_movielens, load_netflix_prize  # noqa: E402
-from ._synthetic import SHAPES as SYNTHETIC_SHAPES  # noqa: E402
-from ._synthetic import make_synthetic
+from ._synthetic import SHAPES as SYNTHETIC_SHAPES  # noqa: E402, F401 - re-exported
+from ._synthetic import make_synthetic  # noqa: E402

@@ -406,10 +406,10 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         return Z
 
     def _dense_output(self, be, H):
-        O = self._dense_logits(be, H)
+        out = self._dense_logits(be, H)
         if self._out_act != "identity":
-            O = be.activation_forward(self._out_act, O, out=O)
-        return O
+            out = be.activation_forward(self._out_act, out, out=out)
+        return out
 
     def _dense_step(self, be, X, seed, step, want_dense, base=None):
         """Dense re-feeding: input = target = X (dense); every entry counts in the mean squared error.
@@ -417,12 +417,12 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         out_act = self._out_act
         H, cache = self._forward(be, X if base is None else X + base, train=True, seed=seed, step=step)
         Z = self._dense_logits(be, H)
-        O = be.activation_forward(out_act, Z) if out_act != "identity" else Z
-        loss, g = be.masked_mse(O.reshape(-1), X.reshape(-1), scale=1.0 / X.size)
-        g = g.reshape(O.shape)
-        dense = O if want_dense else None  # neither O nor Z is written below
+        out = be.activation_forward(out_act, Z) if out_act != "identity" else Z
+        loss, g = be.masked_mse(out.reshape(-1), X.reshape(-1), scale=1.0 / X.size)
+        g = g.reshape(out.shape)
+        dense = out if want_dense else None  # neither out nor Z is written below
         if out_act != "identity":
-            g = be.activation_backward(out_act, Z, O, g)
+            g = be.activation_backward(out_act, Z, out, g)
         self._add_grad(be, self._out_grad, g.T, H)  # dV = gᵀ·H, (n_items, h1)
         self._c.grad += g.sum(axis=0)
         dH = be.matmul(g, self.output_coef_)
