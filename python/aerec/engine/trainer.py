@@ -10,9 +10,10 @@ is its set-up, a batch order and a step function::
         yield Update(loss_sum, weight)  # the trainer reduces the gradients, steps the optimiser
         ...a second update on the same batch (dense re-feeding) may follow...
 
-Two hooks leave room for data-parallel training: ``reduce_gradients(params)`` runs before every
-optimiser step (an all-reduce of the gradients over workers), ``reduce_metric(value)`` on every
-validation score (so all workers stop together).
+Data-parallel training plugs in as ``parallel`` (``aerec.distributed.mpi.DataParallel``): before
+every optimiser step the gradients are summed over the workers (with the step's loss and the
+interrupt flag, so a NaN or a Ctrl-C on any worker stops all of them at the same step), and the loss
+curves are summed per epoch; the model's validation function reduces its own metric.
 """
 
 from __future__ import annotations
@@ -189,24 +190,24 @@ class Trainer:
         fitted attributes. Validation on a GPU publishes itself.
     advice : str
         The hint appended to a divergence error or warning.
-    reduce_gradients, reduce_metric : callable, optional
-        Data-parallel hooks: called on the parameter list before every optimiser step, and on every
-        validation score (returns the reduced score).
+    parallel : DataParallel, optional
+        Data-parallel training: ``parallel.reduce_gradients(params, loss, interrupted)`` before every
+        optimiser step (every worker's step function must yield the same number of updates per
+        batch), ``parallel.sum(...)`` of the epoch's loss sums.
     """
 
     def __init__(self, estimator, params, optimizer, *, n_epochs, curves=("loss_curve_",), validation=None,
                  patience=None, learning_rate=None, epoch_loss=None, publish=None,
-                 advice="lower learning_rate", reduce_gradients=None, reduce_metric=None):
+                 advice="lower learning_rate", parallel=None):
         self.estimator, self.params, self.optimizer = estimator, list(params), optimizer
         self.n_epochs, self.curves, self.validation = int(n_epochs), tuple(curves), validation
         self.patience, self.learning_rate, self.epoch_loss = patience, learning_rate, epoch_loss
-        self.publish, self.advice = publish, advice
-        self.reduce_gradients, self.reduce_metric = reduce_gradients, reduce_metric
+        self.publish, self.advice, self.parallel = publish, advice, parallel
 
     def fit(self, batches: Callable[[int], Iterable], step: Callable[[object], Iterable[Update]]):
         """Train; returns the estimator. ``batches(epoch)`` yields the epoch's batches in order,
         ``step(batch)`` yields one :class:`Update` per optimiser step it wants on that batch."""
-        est, opt, val = self.estimator, self.optimizer, self.validation
+        est, opt, val, par = self.estimator, self.optimizer, self.validation, self.parallel
         name = type(est).__name__
         stopper = EarlyStopping(self.params, mode=val.mode, patience=self.patience) if val is not None else None
         for curve in self.curves:
@@ -224,22 +225,27 @@ class Trainer:
                 sums = [0.0] * len(self.curves)
                 weights = [0] * len(self.curves)
                 for batch in batches(epoch):
-                    if guard.interrupted:
+                    if par.interrupted if par is not None else guard.interrupted:
                         break
                     for update in step(batch):
-                        if not np.isfinite(update.loss):
+                        loss = update.loss
+                        if par is not None:  # the global gradient, loss and interrupt flag
+                            loss = par.reduce_gradients(self.params, loss, guard.interrupted)
+                        if not np.isfinite(loss):
                             diverged = True
                             break
-                        if self.reduce_gradients is not None:
-                            self.reduce_gradients(self.params)
                         opt.step()
                         est.n_updates_ += 1
                         sums[update.curve] += update.loss
                         weights[update.curve] += update.weight
                     if diverged:
                         break
-                if diverged or guard.interrupted:
+                interrupted = par.interrupted if par is not None else guard.interrupted
+                if diverged or interrupted:
                     break
+                if par is not None:  # every worker records the curves of the whole batch
+                    totals = par.sum(*sums, *weights)
+                    sums, weights = totals[:len(sums)], totals[len(sums):]
                 est.n_iter_ = epoch + 1
                 loss = sums[0] / max(weights[0], 1)
                 getattr(est, self.curves[0]).append(self.epoch_loss(loss) if self.epoch_loss else loss)
@@ -249,8 +255,6 @@ class Trainer:
                 stop = False
                 if val is not None:
                     score = val.score()
-                    if self.reduce_metric is not None:
-                        score = self.reduce_metric(score)
                     est.validation_scores_.append(score)
                     metrics[val.name] = score
                     stop = stopper.update(epoch, score)
@@ -270,7 +274,7 @@ class Trainer:
                                          f"{self.advice}")
             warnings.warn(f"{name}: training diverged (NaN/inf loss) in epoch {epoch + 1}; restored the best epoch "
                           f"({stopper.best_epoch}). {self.advice}", RuntimeWarning, stacklevel=3)
-        if guard.interrupted:
+        if par.interrupted if par is not None else guard.interrupted:
             warnings.warn(f"{name}: training interrupted (Ctrl-C) after {est.n_iter_} epochs; the model holds the "
                           "best (or last completed) state", RuntimeWarning, stacklevel=3)
             if est.n_iter_ == 0 and est.n_updates_ == 0:

@@ -14,6 +14,7 @@ native pass over the logits, and the remaining products go to BLAS.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 
 import numpy as np
@@ -23,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from .. import kernels
 from .._threads import blas_threads, effective_n_threads
 from .._validation import check_bool, check_layer_widths, check_scalar
+from ..distributed.mpi import DataParallel
 from ..engine import Adam, Trainer, Update, Validation, minibatches
 from ..engine.backend import array_namespace, backend_for, get_backend
 from ..engine.params import Parameter, xavier_uniform
@@ -110,13 +112,14 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
     def _n_enc(self):
         return len(self.hidden_dims) + 1
 
-    def _encode(self, be, X, coefs, intercepts, *, train, seed=0, step=0, cache=None, row_scale=None):
+    def _encode(self, be, X, coefs, intercepts, *, train, seed=0, step=0, cache=None, row_scale=None, row_offset=0):
         """Encoder pass. Returns the code (DAE) or (mu, logvar) (VAE). ``row_scale``: the rows'
         1/‖x‖ when already known (the GPU loop gathers them from the whole matrix's)."""
         act, n_enc = self.activation, self._n_enc()
         rs = _row_scale(X, self.dtype_) if row_scale is None else row_scale
         h = be.sparse_encoder_forward(X, coefs[0], intercepts[0], row_scale=rs,
-                                      dropout=self.dropout if train else 0.0, seed=seed, step=step)
+                                      dropout=self.dropout if train else 0.0, seed=seed, step=step,
+                                      row_offset=row_offset)
         pre = [h]
         posts = [None]
         for i in range(n_enc):
@@ -160,21 +163,26 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
 
     # ---- one training step -------------------------------------------------------------------
 
-    def _train_step(self, be, X, params, beta, seed, step, row_scale=None):
+    def _train_step(self, be, X, params, beta, seed, step, row_scale=None, batch_rows=None, row_offset=0,
+                    with_penalty=True):
+        """One forward and backward pass on the CSR batch X; gradients into ``params``. Returns the
+        batch's loss. Data-parallel: X is this worker's share of a batch of ``batch_rows`` rows,
+        starting at ``row_offset`` (it keys the dropout and noise draws, so each row gets the draws
+        it gets in one process), and only one worker adds the L2 penalty to the reported loss."""
         coefs = [p.value for p in params[0::2]]
         intercepts = [p.value for p in params[1::2]]
         W_grads = [p.grad for p in params[0::2]]
         b_grads = [p.grad for p in params[1::2]]
-        n, n_enc, act = X.shape[0], self._n_enc(), self.activation
+        n, n_enc, act = X.shape[0] if batch_rows is None else batch_rows, self._n_enc(), self.activation
         xp = be.xp  # every array operation goes through the backend's namespace (NumPy here)
         cache = {}
         enc = self._encode(be, X, coefs, intercepts, train=True, seed=seed, step=step, cache=cache,
-                           row_scale=row_scale)
+                           row_scale=row_scale, row_offset=row_offset)
         kl = 0.0
         if self._variational:
             mu, logvar = enc
             std = xp.exp(0.5 * logvar)
-            eps = be.random_normal(mu.shape, seed=seed + 1, step=step, dtype=self.dtype_)
+            eps = be.random_normal(mu.shape, seed=seed + 1, step=step, row_offset=row_offset, dtype=self.dtype_)
             z = mu + eps * std
         else:
             z = enc
@@ -211,7 +219,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
                 d_pre = d_out
             if i == 0:
                 items, dW, db = be.sparse_encoder_backward(X, d_pre, row_scale=cache["rs"], dropout=self.dropout,
-                                                           seed=seed, step=step)
+                                                           seed=seed, step=step, row_offset=row_offset)
                 params[0].set_row_grad(items, dW)  # only the batch's items: Adam takes it as it is
                 b_grads[0][...] = db
             else:
@@ -220,12 +228,12 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
                 b_grads[i][...] = d_pre.sum(axis=0)
                 d_out = be.matmul(d_pre, coefs[i].T)
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging fit is reported by fit, not as a warning
-            reg = self.l2 * sum(float(xp.sum(W * W)) for W in coefs) if self.l2 else 0.0
+            reg = self.l2 * sum(float(xp.sum(W * W)) for W in coefs) if self.l2 and with_penalty else 0.0
         return nll + kl + reg  # each term already per batch (nll, kl scaled by 1/n)
 
     # ---- fit ------------------------------------------------------------------------------------
 
-    def fit(self, X, y=None, *, X_val=None, y_val=None):
+    def fit(self, X, y=None, *, X_val=None, y_val=None, comm=None):
         """Fit on users × items interactions X (positive values are interactions).
 
         y : optional held-out interactions of the same users (as in ``score(X, y)``); training
@@ -234,10 +242,102 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
             ``early_stopping`` holds out ``validation_fraction`` of the users), NDCG@100 on them is
             computed after every epoch and the best epoch's weights are kept (the reference's model
             selection); ``patience`` epochs without improvement stop training early.
+        comm : mpi4py communicator, optional
+            Data-parallel training over MPI (``aerec.distributed.mpi``): every rank calls ``fit``
+            with the same parameters and its own block of users — the ranks' X stacked in rank
+            order are the whole training matrix — and, with validation, its own X_val/y_val. Every
+            rank ends with the same model, that of one process fitting the stacked matrix up to the
+            order of floating-point sums. CPU only.
         """
-        self._check_params()
-        self.__dict__.pop("_scoring_cache", None)  # prepared from the previous weights
-        self.dtype_ = self._dtype()
+        par = None if comm is None else DataParallel(comm)
+        with contextlib.nullcontext() if par is None else par.together("checking the fit's input"):
+            self._check_params()
+            self.__dict__.pop("_scoring_cache", None)  # prepared from the previous weights
+            self.dtype_ = self._dtype()
+            if par is not None and self.early_stopping and X_val is None:
+                raise ValueError("with comm, early stopping validates on X_val/y_val (each rank's own validation "
+                                 "users): pass them, or early_stopping=False")
+            X, X_val, y_val, rng, device, n_threads = self._fit_inputs(X, y, X_val, y_val)
+            if par is not None and device == "cuda":
+                raise ValueError("training over MPI runs on the CPU: pass device='cpu'")
+        if par is not None:
+            par.set_rows(X.shape[0])
+            settings = {k: v for k, v in self.get_params().items() if k not in ("n_threads", "verbose")}
+            par.check_same("the fit's settings", n_items=X.shape[1], dtype=self.dtype_.name, params=settings,
+                           validation=X_val is not None)
+        if not (X.nnz > 0 if par is None else par.any(X.nnz > 0)):
+            raise ValueError("X has no interactions to learn from")
+        be = get_backend(device, n_threads)
+        coefs, intercepts = self._init_params(X.shape[1], rng)
+        if be.name == "cuda":  # train on the device; the fitted attributes go back to the host below
+            coefs, intercepts = [be.asarray(W) for W in coefs], [be.asarray(b) for b in intercepts]
+        params = []
+        for W, b in zip(coefs, intercepts):
+            params += [Parameter("W", W, decay=True), Parameter("b", b, decay=False)]
+        opt = Adam(be, params, lr=self.learning_rate, weight_decay=2.0 * self.l2)
+        seed = int(rng.randint(0, 2**62, dtype=np.int64))
+        self.coefs_, self.intercepts_ = coefs, intercepts  # live views of the parameters
+        self.beta_ = 0.0
+        batch_of = lambda rows: (X[rows], None)  # noqa: E731 - host CSR rows; row scales computed per batch
+        if be.name == "cuda":
+            # The training matrix is validated and uploaded once; each minibatch is gathered on the
+            # device with its rows' 1/‖x‖ — no per-batch host slicing, checking or copying.
+            X_dev, rs_all = be.csr(X), be.asarray(_row_scale(X, self.dtype_))
+
+            def batch_of(rows):
+                rows = be.asarray(rows.astype(np.int64))
+                return X_dev.take_rows(be.xp, rows), rs_all[rows]
+
+        def batches(epoch):  # one permutation of all users (of every rank's, with comm); rows in order
+            return (np.sort(idx) for idx in minibatches(X.shape[0] if par is None else par.n_global,
+                                                         int(self.batch_size), rng))
+
+        def step(batch):
+            rows, offset, n_batch = (batch, 0, batch.size) if par is None else par.local_share(batch)
+            if self.beta is not None:
+                beta = float(self.beta)
+            elif self.anneal_steps > 0:
+                beta = min(float(self.beta_cap), self.n_updates_ / float(self.anneal_steps))
+            else:
+                beta = float(self.beta_cap)
+            self.beta_ = beta
+            if rows.size == 0:  # none of this rank's users in the batch: its share of the gradient is 0
+                for p in params:
+                    p.set_dense_grad().fill(0)
+                yield Update(0.0, 0)
+                return
+            Xb, rs_b = batch_of(rows)
+            loss = self._train_step(be, Xb, params, beta if self._variational else 0.0, seed, self.n_updates_,
+                                    row_scale=rs_b, batch_rows=n_batch, row_offset=offset,
+                                    with_penalty=par is None or par.rank == 0)
+            # the epoch's mean loss over batches weighted by their size (counted once, by rank 0)
+            yield Update(loss * n_batch, n_batch if par is None or par.rank == 0 else 0)
+
+        def publish():  # fitted attributes are host NumPy arrays, whatever trained them
+            self.coefs_ = [be.to_host(p.value) for p in params[0::2]]
+            self.intercepts_ = [be.to_host(p.value) for p in params[1::2]]
+
+        validation = None
+        if X_val is not None:
+            validation = Validation(lambda: self._validation_ndcg(X_val, y_val, par), "max", "val_ndcg@100",
+                                    nan_diverges=False)
+        trainer = Trainer(self, params, opt, n_epochs=self.n_epochs, validation=validation, patience=self.patience,
+                          publish=publish if be.name == "cuda" else None, parallel=par)
+        try:
+            trainer.fit(batches, step)
+        except (FloatingPointError, KeyboardInterrupt):
+            raise  # the trainer decides these on every rank alike
+        except Exception as exc:
+            if par is not None and par.size > 1:
+                par.abort(exc)  # only this rank failed: the others would wait for it forever
+            raise
+        if not self.n_updates_:
+            self.beta_ = 0.0
+        return self
+
+    def _fit_inputs(self, X, y, X_val, y_val):
+        """fit's checked inputs: ``(X, X_val, y_val, rng, device, n_threads)`` — with early stopping and
+        no X_val, the validation users held out of X."""
         X = self._validate(X, reset=True)
         X = self._with_y(X, y)
         rng, n_threads, device = self._resolve_common()
@@ -251,65 +351,18 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
                 raise ValueError(f"X_val/y_val must have shape (n_val_users, {X.shape[1]}) each")
         elif self.early_stopping:
             X, X_val, y_val = holdout_users(X, float(self.validation_fraction), rng, _name="validation_fraction")
-        if X.nnz == 0:
-            raise ValueError("X has no interactions to learn from")
-        be = get_backend(device, n_threads)
-        coefs, intercepts = self._init_params(X.shape[1], rng)
-        if be.name == "cuda":  # train on the device; the fitted attributes go back to the host below
-            coefs, intercepts = [be.asarray(W) for W in coefs], [be.asarray(b) for b in intercepts]
-        params = []
-        for W, b in zip(coefs, intercepts):
-            params += [Parameter("W", W, decay=True), Parameter("b", b, decay=False)]
-        opt = Adam(be, params, lr=self.learning_rate, weight_decay=2.0 * self.l2)
-        seed = int(rng.randint(0, 2**62, dtype=np.int64))
-        self.coefs_, self.intercepts_ = coefs, intercepts  # live views of the parameters
-        self.beta_ = 0.0
-        batch_of = lambda idx: (X[idx], None)  # noqa: E731 - host CSR rows; row scales computed per batch
-        if be.name == "cuda":
-            # The training matrix is validated and uploaded once; each minibatch is gathered on the
-            # device with its rows' 1/‖x‖ — no per-batch host slicing, checking or copying.
-            X_dev, rs_all = be.csr(X), be.asarray(_row_scale(X, self.dtype_))
+        return X, X_val, y_val, rng, device, n_threads
 
-            def batch_of(idx):
-                rows = be.asarray(idx.astype(np.int64))
-                return X_dev.take_rows(be.xp, rows), rs_all[rows]
-
-        def batches(epoch):
-            return minibatches(X.shape[0], int(self.batch_size), rng)
-
-        def step(idx):
-            Xb, rs_b = batch_of(idx)
-            if self.beta is not None:
-                beta = float(self.beta)
-            elif self.anneal_steps > 0:
-                beta = min(float(self.beta_cap), self.n_updates_ / float(self.anneal_steps))
-            else:
-                beta = float(self.beta_cap)
-            self.beta_ = beta
-            loss = self._train_step(be, Xb, params, beta if self._variational else 0.0, seed, self.n_updates_,
-                                    row_scale=rs_b)
-            yield Update(loss * Xb.shape[0], Xb.shape[0])
-
-        def publish():  # fitted attributes are host NumPy arrays, whatever trained them
-            self.coefs_ = [be.to_host(p.value) for p in params[0::2]]
-            self.intercepts_ = [be.to_host(p.value) for p in params[1::2]]
-
-        validation = None
-        if X_val is not None:
-            validation = Validation(lambda: self._validation_ndcg(X_val, y_val), "max", "val_ndcg@100",
-                                    nan_diverges=False)
-        Trainer(self, params, opt, n_epochs=self.n_epochs, validation=validation, patience=self.patience,
-                publish=publish if be.name == "cuda" else None).fit(batches, step)
-        if not self.n_updates_:
-            self.beta_ = 0.0
-        return self
-
-    def _validation_ndcg(self, X_val, y_val):
+    def _validation_ndcg(self, X_val, y_val, par=None):
+        """Mean NDCG@100 over the validation users with targets (over every rank's, with ``par``)."""
         idx = np.empty((X_val.shape[0], self._score_k), dtype=np.int64)
         for s in self._batches(X_val.shape[0]):
             scores = self._score_batch(X_val[s])
             idx[s] = self._topk(scores, X_val[s])
-        return float(np.nanmean(ndcg_at_k(idx, y_val, self._score_k)))
+        ndcg = ndcg_at_k(idx, y_val, self._score_k) if X_val.shape[0] else np.zeros(0)
+        if par is not None:
+            return par.mean(float(np.nansum(ndcg)), float(np.count_nonzero(~np.isnan(ndcg))))
+        return float(np.nanmean(ndcg))
 
     def _topk(self, scores, X):
         if array_namespace(scores) is not np:  # validation during a fit on the GPU

@@ -1,0 +1,149 @@
+"""Synchronous data-parallel training over MPI (mpi4py), as Horovod and torch DDP do it.
+
+Every rank holds the same parameters (the same ``random_state`` initialises them identically), the
+global minibatch — drawn from one seeded permutation of *all* users, the same on every rank — is
+split by the ranks that own its rows, each rank computes the gradient of its share with the native
+kernels, one ``Allreduce`` over one contiguous buffer of all gradients sums them, and every rank takes
+the same optimiser step. Users are partitioned across ranks in rank order: rank r holds global rows
+``[offsets[r], offsets[r + 1])`` and reads only those.
+
+The reduce buffer carries two more numbers: the step's loss (a NaN on any rank is divergence on
+every rank) and an interrupt flag (Ctrl-C on any rank stops all ranks after the same batch), so no
+rank waits for another that has stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sys
+
+import numpy as np
+
+__all__ = ["DataParallel"]
+
+
+def _mpi():
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise ImportError("training over MPI needs mpi4py and an MPI library: pip install 'aerec[mpi]'") from None
+    return MPI
+
+
+class DataParallel:
+    """The collective operations a data-parallel fit needs, over an mpi4py communicator.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm
+        The ranks that train together (``MPI.COMM_WORLD`` usually).
+
+    Faults: errors in a rank's input or settings are gathered and raised on every rank, naming the
+    rank (``together``); an unexpected error during training aborts every rank (``abort``), since the
+    others would otherwise wait for it in the next Allreduce. A rank that dies is mpiexec's to
+    notice: it ends the job.
+    """
+
+    def __init__(self, comm):
+        self.MPI = _mpi()
+        if not isinstance(comm, self.MPI.Comm):
+            raise TypeError(f"comm must be an mpi4py communicator (e.g. MPI.COMM_WORLD), got {type(comm).__name__}")
+        self.comm, self.rank, self.size = comm, comm.Get_rank(), comm.Get_size()
+        self._buffer = None
+        self.interrupted = False
+
+    @contextlib.contextmanager
+    def together(self, what):
+        """Run the block on every rank; if it raised on any, raise on every rank — this rank's own
+        error, or one naming the first rank that failed — instead of leaving the others waiting."""
+        error = None
+        try:
+            yield
+        except Exception as exc:  # gathered below; every rank leaves the block together
+            error = exc
+        messages = self.comm.allgather(None if error is None else f"{type(error).__name__}: {error}")
+        failed = [r for r, m in enumerate(messages) if m is not None]
+        if error is not None:
+            raise error
+        if failed:
+            raise RuntimeError(f"{what} failed on MPI rank {failed[0]}: {messages[failed[0]]}")
+
+    def set_rows(self, n_local):
+        """This rank holds ``n_local`` users: the global rows ``[lo, hi)`` in rank order."""
+        counts = np.array(self.comm.allgather(int(n_local)), dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(counts)])
+        self.lo, self.hi = int(self.offsets[self.rank]), int(self.offsets[self.rank + 1])
+        self.n_global = int(self.offsets[-1])
+
+    def abort(self, exc):
+        """An error only this rank saw, in the middle of collective work: say so and end every rank."""
+        print(f"aerec: MPI rank {self.rank} of {self.size} failed during training ({type(exc).__name__}: {exc}); "
+              "aborting all ranks", file=sys.stderr, flush=True)
+        self.comm.Abort(1)
+
+    # ---- agreement at the start ---------------------------------------------------------------
+
+    def check_same(self, what, **values):
+        """Every rank must pass equal ``values`` (shapes, item counts, hyperparameters): otherwise
+        raise, on every rank, a ValueError naming the first rank that differs and how."""
+        mine = json.dumps(values, sort_keys=True, default=str)
+        digests = self.comm.allgather(hashlib.sha256(mine.encode()).hexdigest())
+        bad = [r for r, d in enumerate(digests) if d != digests[0]]
+        if bad:
+            theirs = self.comm.bcast(mine if self.rank == bad[0] else None, root=bad[0])
+            first = self.comm.bcast(mine if self.rank == 0 else None, root=0)
+            raise ValueError(f"{what} differ across MPI ranks: rank {bad[0]} has {theirs}, rank 0 has {first}")
+
+    # ---- one optimiser step -------------------------------------------------------------------
+
+    def reduce_gradients(self, params, loss, interrupted):
+        """Sum every parameter's gradient over the ranks in place — one Allreduce of one contiguous
+        buffer, which also carries the step's loss and the interrupt flag in its last two slots.
+        Row-compact gradients are made dense first. Returns the summed loss (in the gradients'
+        precision: it is only checked for NaN/inf; the loss curves are summed per epoch in float64);
+        ``self.interrupted`` is then True on every rank if it was on any."""
+        grads = [p.dense_grad() for p in params]
+        n = sum(g.size for g in grads)
+        if self._buffer is None or self._buffer.size != n + 2 or self._buffer.dtype != grads[0].dtype:
+            self._buffer = np.empty(n + 2, dtype=grads[0].dtype)
+        buf, start = self._buffer, 0
+        for g in grads:
+            buf[start:start + g.size] = g.reshape(-1)
+            start += g.size
+        buf[n], buf[n + 1] = loss, 1.0 if interrupted else 0.0
+        self.comm.Allreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM)
+        start = 0
+        for p, g in zip(params, grads):
+            p.set_dense_grad()
+            g.reshape(-1)[...] = buf[start:start + g.size]
+            start += g.size
+        self.interrupted = bool(buf[n + 1] > 0)
+        return float(buf[n])
+
+    # ---- reductions of scalars ----------------------------------------------------------------
+
+    def sum(self, *values):
+        """Element-wise sums of float scalars over the ranks (one Allreduce)."""
+        a = np.array(values, dtype=np.float64)
+        self.comm.Allreduce(self.MPI.IN_PLACE, a, op=self.MPI.SUM)
+        return a.tolist()
+
+    def mean(self, total, count):
+        """Σ total / Σ count over the ranks (a validation metric averaged over every rank's users)."""
+        total, count = self.sum(total, count)
+        return total / count if count else float("nan")
+
+    def any(self, flag):
+        """True on every rank when ``flag`` is true on any."""
+        return self.sum(1.0 if flag else 0.0)[0] > 0
+
+    # ---- the global minibatches ---------------------------------------------------------------
+
+    def local_share(self, batch):
+        """A global batch (sorted global row indices) → ``(local rows, row offset in the batch,
+        global batch size)``: this rank's rows are one contiguous run of a sorted batch."""
+        first = int(np.searchsorted(batch, self.lo))
+        last = int(np.searchsorted(batch, self.hi))
+        return batch[first:last] - self.lo, first, int(batch.size)

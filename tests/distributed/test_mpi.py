@@ -1,0 +1,86 @@
+"""Data-parallel training over MPI: real ``mpiexec -n 2`` and ``-n 3`` jobs of _mpi_fit.py (ranks on
+this machine only), each bounded in time. N ranks give the 1-process parameters up to the order of
+floating-point sums; a fixed N gives the same bits run to run; a rank with other settings, bad input,
+an error or a death mid-training ends every rank within seconds with a message naming it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import aerec
+from aerec.datasets import make_synthetic
+
+pytest.importorskip("mpi4py", reason="MPI training needs mpi4py and an MPI library: pip install 'aerec[mpi]'")
+MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
+if MPIEXEC is None:
+    pytest.skip("no mpiexec on PATH (pip install mpich)", allow_module_level=True)
+
+SCRIPT = Path(__file__).with_name("_mpi_fit.py")
+LIMIT_S = 90  # a hang is a failure, not a stuck CI run
+
+
+def run(n, model, mode, tmp_path):
+    out = tmp_path / f"{model}-{mode}-{n}.npz"
+    # -launcher fork: the ranks are children of mpiexec on this machine (no ssh, no other host)
+    cmd = [MPIEXEC, "-n", str(n), "-launcher", "fork", sys.executable, str(SCRIPT), str(out), model, mode]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=LIMIT_S, cwd=tmp_path,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return proc, out
+
+
+def one_process(model):
+    X = make_synthetic((240, 120, 240 * 12), random_state=3)
+    kw = dict(n_epochs=3, batch_size=64, random_state=0, n_threads=1)
+    if model == "MultVAE":
+        m = aerec.MultVAE(hidden_dims=(32,), n_components=8, anneal_steps=10, **kw).fit(X)
+    else:
+        m = aerec.MultDAE(n_components=16, l2=1e-3, **kw).fit(X)
+    arrays = {f"W{i}": W for i, W in enumerate(m.coefs_)}
+    arrays.update({f"b{i}": b for i, b in enumerate(m.intercepts_)})
+    return arrays, np.asarray(m.loss_curve_)
+
+
+@pytest.mark.parametrize("model,n", [("MultVAE", 2), ("MultVAE", 3), ("MultDAE", 3)])
+def test_n_ranks_give_the_one_process_model(model, n, tmp_path):
+    proc, out = run(n, model, "ok", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = np.load(out)
+    ref, curve = one_process(model)
+    for name, want in ref.items():
+        rel = np.abs(got[name] - want) / (np.abs(want) + 1e-3)
+        assert rel.max() <= 1e-5, (name, rel.max())
+    np.testing.assert_allclose(got["loss"], curve, rtol=1e-6)
+    if (model, n) == ("MultVAE", 2):  # a fixed rank count gives the same bits run to run
+        (tmp_path / "again").mkdir()
+        again, out2 = run(n, model, "ok", tmp_path / "again")
+        assert again.returncode == 0
+        for name in ref:
+            np.testing.assert_array_equal(np.load(out2)[name], got[name])
+
+
+def test_one_rank_is_bit_identical_to_one_process(tmp_path):
+    proc, out = run(1, "MultVAE", "ok", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ref, _ = one_process("MultVAE")
+    for name, want in ref.items():
+        np.testing.assert_array_equal(np.load(out)[name], want)
+
+
+@pytest.mark.parametrize("mode,expected", [
+    ("mismatch", "the fit's settings differ across MPI ranks: rank 2 has"),
+    ("raise", "checking the fit's input failed on MPI rank 1: ValueError: X contains NaN"),
+    ("fail", "aerec: MPI rank 1 of 3 failed during training (RuntimeError: a failure only rank 1 sees)"),
+    ("die", None),  # mpiexec sees a rank die and ends the job
+])
+def test_a_rank_that_goes_wrong_ends_every_rank(mode, expected, tmp_path):
+    proc, out = run(3, "MultVAE", mode, tmp_path)  # a hang would raise TimeoutExpired
+    assert proc.returncode != 0 and not out.exists()
+    if expected is not None:
+        assert expected in proc.stderr, proc.stderr[-2000:]
