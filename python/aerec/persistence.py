@@ -14,8 +14,11 @@ import io
 import json
 import os
 import zipfile
+from typing import Any, Optional, Union
 
 import numpy as np
+
+from ._typing import ArrayLike, StrPath
 
 FORMAT = "aerec-model"
 FORMAT_VERSION = 1
@@ -70,7 +73,7 @@ def _jsonable(value):
 _EXTRA = "extra:"
 
 
-def save(estimator, path, *, extra=None):
+def save(estimator: Any, path: StrPath, *, extra: Optional[dict[str, ArrayLike]] = None) -> None:
     """Write a fitted estimator to ``path``.
 
     extra : dict of name → array, optional
@@ -108,7 +111,7 @@ def save(estimator, path, *, extra=None):
     os.replace(tmp, path)
 
 
-def load(path, *, return_extra=False):
+def load(path: StrPath, *, return_extra: bool = False) -> Union[Any, tuple[Any, dict[str, np.ndarray]]]:
     """Load a model written by ``save``/``estimator.save``; never executes code from the file.
 
     With ``return_extra=True`` returns ``(estimator, extra_arrays)``."""
