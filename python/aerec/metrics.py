@@ -36,11 +36,14 @@ Definitions, with ``hit_r`` = 1 when the item at rank ``r`` (1-based, ``r <= k``
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable, Iterable
+from typing import Any, Optional, Union
 
 import numpy as np
 import scipy.sparse as sp
 
 from . import kernels
+from ._typing import ArrayLike, MatrixLike
 from ._validation import check_scalar, check_sparse_structure
 
 __all__ = [
@@ -90,7 +93,7 @@ def _check_pair(y_true, y_pred):
     return a, b
 
 
-def rmse(y_true, y_pred) -> float:
+def rmse(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Root mean squared error.
 
     Parameters
@@ -107,7 +110,7 @@ def rmse(y_true, y_pred) -> float:
     return float(np.sqrt(np.mean((a - b) ** 2)))
 
 
-def mae(y_true, y_pred) -> float:
+def mae(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Mean absolute error.
 
     Parameters
@@ -284,27 +287,27 @@ _DOC_PARAMS = """
 """
 
 
-def ndcg_at_k(recommended, y_true, k):
+def ndcg_at_k(recommended: ArrayLike, y_true: MatrixLike, k: int) -> np.ndarray:
     hits, n_rel = _prepare(recommended, y_true, k)
     return _ndcg(hits, n_rel)
 
 
-def recall_at_k(recommended, y_true, k):
+def recall_at_k(recommended: ArrayLike, y_true: MatrixLike, k: int) -> np.ndarray:
     hits, n_rel = _prepare(recommended, y_true, k)
     return _recall(hits, n_rel)
 
 
-def truncated_recall_at_k(recommended, y_true, k):
+def truncated_recall_at_k(recommended: ArrayLike, y_true: MatrixLike, k: int) -> np.ndarray:
     hits, n_rel = _prepare(recommended, y_true, k)
     return _truncated_recall(hits, n_rel)
 
 
-def precision_at_k(recommended, y_true, k):
+def precision_at_k(recommended: ArrayLike, y_true: MatrixLike, k: int) -> np.ndarray:
     hits, n_rel = _prepare(recommended, y_true, k)
     return _precision(hits, n_rel)
 
 
-def map_at_k(recommended, y_true, k):
+def map_at_k(recommended: ArrayLike, y_true: MatrixLike, k: int) -> np.ndarray:
     hits, n_rel = _prepare(recommended, y_true, k)
     return _map(hits, n_rel)
 
@@ -334,7 +337,7 @@ _METRICS = {
 }
 
 
-def coverage(recommended, n_items, k=None) -> float:
+def coverage(recommended: ArrayLike, n_items: int, k: Optional[int] = None) -> float:
     """Catalogue coverage: the fraction of items that appear in at least one recommendation list.
 
     Parameters
@@ -367,7 +370,8 @@ def coverage(recommended, n_items, k=None) -> float:
     return float(np.count_nonzero(np.bincount(ids, minlength=n_items)) / n_items)
 
 
-def evaluate_rankings(recommended, y_true, ks=(20, 50, 100)) -> dict:
+def evaluate_rankings(recommended: ArrayLike, y_true: MatrixLike,
+                      ks: Union[int, Iterable[int]] = (20, 50, 100)) -> dict[str, float]:
     """Every ranking metric at every cut-off, averaged over users with at least one relevant item.
 
     Parameters
@@ -412,8 +416,10 @@ def evaluate_rankings(recommended, y_true, ks=(20, 50, 100)) -> dict:
     return out
 
 
-def scores_to_recommendations(score_fn, X_history, k, batch_size=1000, exclude_seen=True, *, candidates=None,
-                              n_threads=None):
+def scores_to_recommendations(score_fn: Callable[[Any], ArrayLike], X_history: MatrixLike, k: int,
+                              batch_size: int = 1000, exclude_seen: bool = True, *,
+                              candidates: Optional[ArrayLike] = None,
+                              n_threads: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` recommendations from a scoring function, one batch of rows at a time.
 
     Parameters

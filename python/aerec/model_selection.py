@@ -15,11 +15,12 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 import scipy.sparse as sp
 
+from ._typing import ArrayLike, MatrixLike, RandomStateLike
 from ._validation import check_scalar, check_sparse_structure
 
 __all__ = [
@@ -91,7 +92,7 @@ def _mask_csr(A, keep):
     return sp.csr_array((np.asarray(A.data)[keep], np.asarray(A.indices)[keep], indptr), shape=A.shape)
 
 
-def random_rating_split(X, test_size=0.1, random_state=0) -> RatingSplit:
+def random_rating_split(X: MatrixLike, test_size: float = 0.1, random_state: RandomStateLike = 0) -> RatingSplit:
     """Split the stored ratings of ``X`` at random into train and test (protocol E1).
 
     Parameters
@@ -133,7 +134,7 @@ def _split_ratings(X, test_size, random_state, _size_name):
     return RatingSplit(_mask_csr(A, ~test_mask), _mask_csr(A, test_mask))
 
 
-def holdout_ratings(X, fraction, random_state=0) -> RatingSplit:
+def holdout_ratings(X: MatrixLike, fraction: float, random_state: RandomStateLike = 0) -> RatingSplit:
     """Hold out a seeded random ``fraction`` of the stored ratings (validation for early stopping).
 
     Same as :func:`random_rating_split` with ``test_size=fraction``.
@@ -155,7 +156,8 @@ def holdout_ratings(X, fraction, random_state=0) -> RatingSplit:
     return _split_ratings(X, fraction, random_state, "fraction")
 
 
-def holdout_items(X, fraction=0.2, random_state=0, *, min_items=2) -> RatingSplit:
+def holdout_items(X: MatrixLike, fraction: float = 0.2, random_state: RandomStateLike = 0, *,
+                  min_items: int = 2) -> RatingSplit:
     """Split every user's stored entries into a history and a held-out part (the same users).
 
     What ``score(X)`` does without ``y``, and what a user needs to score a model on users it was
@@ -204,7 +206,8 @@ def holdout_items(X, fraction=0.2, random_state=0, *, min_items=2) -> RatingSpli
     return RatingSplit(_mask_csr(A, ~held), _mask_csr(A, held))
 
 
-def holdout_users(X, fraction, random_state=None, *, target_prop=0.2, min_items=5, _name="fraction"):
+def holdout_users(X: MatrixLike, fraction: float, random_state: RandomStateLike = None, *, target_prop: float = 0.2,
+                  min_items: int = 5, _name: str = "fraction") -> tuple[sp.csr_array, sp.csr_array, sp.csr_array]:
     """Hold out a seeded share of the users (rows) of ``X``, each split into fold-in and target items.
 
     The validation set of the implicit models' early stopping: a held-out user's history is folded
@@ -329,8 +332,10 @@ def _draw_targets(user_codes, seed, test_prop):
     return out
 
 
-def strong_generalization_split(users, items, ratings=None, *, n_heldout_users, threshold=3.5, min_user_count=5,
-                                min_item_count=0, test_prop=0.2, seed=98765) -> StrongGeneralizationSplit:
+def strong_generalization_split(users: ArrayLike, items: ArrayLike, ratings: Optional[ArrayLike] = None, *,
+                                n_heldout_users: int, threshold: float = 3.5, min_user_count: int = 5,
+                                min_item_count: int = 0, test_prop: float = 0.2,
+                                seed: int = 98765) -> StrongGeneralizationSplit:
     """Protocol I1: the strong-generalisation split of the Mult-VAE reference code.
 
     Reproduces the preprocessing of Liang et al., "Variational autoencoders for collaborative

@@ -14,8 +14,11 @@ import io
 import json
 import os
 import zipfile
+from typing import Any, Optional
 
 import numpy as np
+
+from ._typing import ArrayLike, StrPath
 
 FORMAT = "aerec-model"
 FORMAT_VERSION = 1
@@ -70,7 +73,8 @@ def _jsonable(value):
 _EXTRA = "extra:"
 
 
-def save(estimator, path, *, extra=None, mapper=None):
+def save(estimator: Any, path: StrPath, *, extra: Optional[dict[str, ArrayLike]] = None,
+         mapper: Any = None) -> None:
     """Write a fitted estimator to ``path``.
 
     extra : dict of name → array, optional
@@ -121,7 +125,7 @@ def save(estimator, path, *, extra=None, mapper=None):
     os.replace(tmp, path)
 
 
-def load(path, *, return_extra=False, return_mapper=False):
+def load(path: StrPath, *, return_extra: bool = False, return_mapper: bool = False) -> Any:
     """Load a model written by ``save``/``estimator.save``/``aerec fit``; never executes code from the file.
 
     ``return_mapper=True``: also the ``aerec.data.IdMapper`` saved with it (``save(…, mapper=…)``,

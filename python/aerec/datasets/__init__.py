@@ -22,10 +22,12 @@ import lzma
 import os
 import warnings
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import scipy.sparse as sp
 
+from .._typing import ArrayLike, DTypeLike, StrPath
 from .._validation import check_float_dtype
 from ..model_selection import RatingSplit
 from ._io import readable
@@ -55,7 +57,7 @@ MONTI_SHAPE = (3000, 3000)
 _ML100K_FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 
 
-def shared_data_dir():
+def shared_data_dir() -> Optional[Path]:
     """Locate the shared data folder.
 
     Returns
@@ -88,7 +90,9 @@ def _int_ids(a, name):
     return a
 
 
-def triples_to_csr(users, items, values=None, shape=None, dtype=np.float32, duplicates="error"):
+def triples_to_csr(users: ArrayLike, items: ArrayLike, values: Optional[ArrayLike] = None,
+                   shape: Optional[tuple[int, int]] = None, dtype: DTypeLike = np.float32,
+                   duplicates: str = "error") -> sp.csr_array:
     """Build a canonical CSR matrix from (user, item, value) triples.
 
     Parameters
@@ -181,7 +185,8 @@ def _existing_file(path, what):
     return path
 
 
-def read_rating_triples(path, *, delimiter="\t", n_columns=3, id_base=0):
+def read_rating_triples(path: StrPath, *, delimiter: str = "\t", n_columns: int = 3,
+                        id_base: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Read a delimited ``user item rating [extra ...]`` file (plain, ``.xz``, ``.gz`` or ``.bz2``).
 
     Parameters
@@ -254,7 +259,7 @@ def _in_dir(path, names, what):
 # ---- MovieLens -------------------------------------------------------------------------------------
 
 
-def load_ml1m(path):
+def load_ml1m(path: StrPath) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """MovieLens 1M ratings as triples, in file order, with the original 1-based ids.
 
     Parameters
@@ -279,7 +284,7 @@ def load_ml1m(path):
     return u, i, r
 
 
-def load_ml1m_matrix(path, dtype=np.float32):
+def load_ml1m_matrix(path: StrPath, dtype: DTypeLike = np.float32) -> tuple[sp.csr_array, np.ndarray, np.ndarray]:
     """MovieLens 1M as a users x rated-movies rating matrix (protocol E1's 6,040 x 3,706).
 
     Parameters
@@ -302,7 +307,7 @@ def load_ml1m_matrix(path, dtype=np.float32):
     return X, user_ids, item_ids
 
 
-def load_movielens_100k(path, return_timestamps=False):
+def load_movielens_100k(path: StrPath, return_timestamps: bool = False) -> tuple[np.ndarray, ...]:
     """MovieLens 100K ``u.data`` (``user item rating timestamp``, tab-separated) as triples in file order.
 
     Parameters
@@ -327,7 +332,7 @@ def load_movielens_100k(path, return_timestamps=False):
     return u, i, r
 
 
-def load_ml100k_split(path, fold="u1", dtype=np.float32) -> RatingSplit:
+def load_ml100k_split(path: StrPath, fold: str = "u1", dtype: DTypeLike = np.float32) -> RatingSplit:
     """A fixed ML-100K split (``{fold}.base`` / ``{fold}.test``) as 943 x 1,682 rating matrices.
 
     Parameters
@@ -357,7 +362,7 @@ def load_ml100k_split(path, fold="u1", dtype=np.float32) -> RatingSplit:
 # ---- Monti et al. subsets, Gowalla ------------------------------------------------------------------
 
 
-def load_monti(path, shape=MONTI_SHAPE, dtype=np.float32) -> RatingSplit:
+def load_monti(path: StrPath, shape: tuple[int, int] = MONTI_SHAPE, dtype: DTypeLike = np.float32) -> RatingSplit:
     """A Monti et al. (2017) subset (Douban, Flixster, Yahoo Music): the fixed train/test matrices.
 
     Reads ``ratings_train.tsv`` / ``ratings_test.tsv`` (``user<TAB>item<TAB>rating``, 0-based, rows =
@@ -408,7 +413,8 @@ def _read_adjacency_lists(path):
     return np.concatenate(users), np.concatenate(items), max_user
 
 
-def load_gowalla(path, shape=None, dtype=np.float32) -> RatingSplit:
+def load_gowalla(path: StrPath, shape: Optional[tuple[int, int]] = None,
+                 dtype: DTypeLike = np.float32) -> RatingSplit:
     """The NGCF/LightGCN Gowalla check-ins: fixed train/test interaction matrices (protocol I2).
 
     Parameters

@@ -12,11 +12,13 @@ O(nnz·h), never O(n_users·n_items·h).
 from __future__ import annotations
 
 import numbers
+from typing import Optional
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .._threads import blas_threads
+from .._typing import DTypeLike, MatrixLike, RandomStateLike
 from .._validation import check_bool, check_scalar
 from ..engine import Adam, RProp, Trainer, Update, Validation, minibatches
 from ..engine.backend import get_backend
@@ -186,11 +188,14 @@ class AutoRec(_ExplicitAutoencoder):
     True
     """
 
-    def __init__(self, *, item_based=True, n_components=500, activation="sigmoid", output_activation="identity",
-                 l2=200.0, dropout=0.2, input_dropout=0.25, optimizer="adam", n_epochs=100, batch_size=256, learning_rate=None,
-                 lr_decay=0.95, early_stopping=False, validation_fraction=0.05, patience=10, unseen="default",
-                 default_rating=3.0, clip=True, baseline="biases", baseline_l2=5.0, random_state=None, n_threads=None,
-                 device="auto", dtype="float32", verbose=False):
+    def __init__(self, *, item_based: bool = True, n_components: int = 500, activation: str = "sigmoid",
+                 output_activation: str = "identity", l2: float = 200.0, dropout: float = 0.2,
+                 input_dropout: float = 0.25, optimizer: str = "adam", n_epochs: int = 100, batch_size: int = 256,
+                 learning_rate: Optional[float] = None, lr_decay: float = 0.95, early_stopping: bool = False,
+                 validation_fraction: float = 0.05, patience: Optional[int] = 10, unseen: str = "default",
+                 default_rating: float = 3.0, clip: bool = True, baseline: Optional[str] = "biases",
+                 baseline_l2: float = 5.0, random_state: RandomStateLike = None, n_threads: Optional[int] = None,
+                 device: str = "auto", dtype: DTypeLike = "float32", verbose: bool = False) -> None:
         self.item_based = item_based
         self.n_components = n_components
         self.activation = activation
@@ -303,7 +308,8 @@ class AutoRec(_ExplicitAutoencoder):
 
     # ---- fit ----------------------------------------------------------------------------------------
 
-    def fit(self, X, y=None, *, X_val=None, y_val=None):
+    def fit(self, X: MatrixLike, y: Optional[MatrixLike] = None, *, X_val: Optional[MatrixLike] = None,
+            y_val: Optional[MatrixLike] = None) -> AutoRec:
         """Fit on the users × items ratings X (stored values are ratings; 0/absent = unobserved).
 
         y : optional further ratings of the same users (the held-out part, as in ``score(X, y)``);
@@ -431,7 +437,7 @@ class AutoRec(_ExplicitAutoencoder):
 
     # ---- inference --------------------------------------------------------------------------------
 
-    def transform(self, X):
+    def transform(self, X: MatrixLike) -> np.ndarray:
         """Codes of each row of X (n_rows, n_components).
 
         User-based: the hidden code of each user's row. Item-based: a user is an output of the

@@ -17,12 +17,15 @@ mirrored decoder back to the items. One training step on a batch:
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
+from typing import Optional
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from .._threads import blas_threads
+from .._typing import DTypeLike, MatrixLike, RandomStateLike
 from .._validation import check_bool, check_layer_widths, check_scalar
 from ..engine import SGD, Adam, Trainer, Update, Validation, minibatches
 from ..engine.backend import get_backend
@@ -185,12 +188,15 @@ class DeepAutoencoder(_ExplicitAutoencoder):
     #: model files written before ``baseline`` existed hold models without one (persistence.load)
     _params_before_they_existed = {"baseline": None}
 
-    def __init__(self, *, hidden_dims=(512, 256), activation="tanh", last_layer_activations=False, dropout=0.5,
-                 constrained=False, refeed=1, optimizer="sgd", momentum=0.9, n_epochs=50, batch_size=128,
-                 learning_rate=0.06, lr_decay=1.0, lr_milestones=(), lr_gamma=0.5, l2=3e-4, early_stopping=False,
-                 validation_fraction=0.05, patience=10, unseen="default", default_rating=3.0, clip=True,
-                 baseline="biases", baseline_l2=5.0, random_state=None, n_threads=None, device="auto", dtype="float32",
-                 verbose=False):
+    def __init__(self, *, hidden_dims: Sequence[int] = (512, 256), activation: str = "tanh",
+                 last_layer_activations: bool = False, dropout: float = 0.5, constrained: bool = False, refeed: int = 1,
+                 optimizer: str = "sgd", momentum: float = 0.9, n_epochs: int = 50, batch_size: int = 128,
+                 learning_rate: float = 0.06, lr_decay: float = 1.0, lr_milestones: Sequence[int] = (),
+                 lr_gamma: float = 0.5, l2: float = 3e-4, early_stopping: bool = False,
+                 validation_fraction: float = 0.05, patience: Optional[int] = 10, unseen: str = "default",
+                 default_rating: float = 3.0, clip: bool = True, baseline: Optional[str] = "biases",
+                 baseline_l2: float = 5.0, random_state: RandomStateLike = None, n_threads: Optional[int] = None,
+                 device: str = "auto", dtype: DTypeLike = "float32", verbose: bool = False) -> None:
         self.hidden_dims = hidden_dims
         self.activation = activation
         self.last_layer_activations = last_layer_activations
@@ -431,7 +437,8 @@ class DeepAutoencoder(_ExplicitAutoencoder):
 
     # ---- fit ----------------------------------------------------------------------------------------
 
-    def fit(self, X, y=None, *, X_val=None, y_val=None):
+    def fit(self, X: MatrixLike, y: Optional[MatrixLike] = None, *, X_val: Optional[MatrixLike] = None,
+            y_val: Optional[MatrixLike] = None) -> DeepAutoencoder:
         """Fit on the users × items ratings X (stored values are ratings; 0/absent = unobserved).
 
         y : optional further ratings of the same users (the held-out part, as in ``score(X, y)``);
@@ -528,7 +535,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
     def _output_layer(self):
         return self.output_coef_, self.output_intercept_, self._out_act
 
-    def transform(self, X):
+    def transform(self, X: MatrixLike) -> np.ndarray:
         """The code (last encoder layer, no dropout) of each row of X: (n_rows, hidden_dims[-1])."""
         check_is_fitted(self)
         X = self._validate(X, reset=False)

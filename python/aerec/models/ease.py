@@ -10,11 +10,14 @@ single-threaded, which dominated the fit.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .._linalg import cholesky_inverse
 from .._threads import blas_threads, effective_n_threads
+from .._typing import DTypeLike, MatrixLike, RandomStateLike
 from .._validation import check_bool, check_scalar
 from ..engine.backend import CpuBackend, get_backend
 from ..engine.trainer import Progress
@@ -92,8 +95,9 @@ class EASE(RecommenderBase):
     (2, 3)
     """
 
-    def __init__(self, l2=500.0, *, binarize=True, positive=False, dtype="float32", max_memory=None, n_threads=None,
-                 device="auto", random_state=None, verbose=False):
+    def __init__(self, l2: float = 500.0, *, binarize: bool = True, positive: bool = False,
+                 dtype: DTypeLike = "float32", max_memory: Optional[int] = None, n_threads: Optional[int] = None,
+                 device: str = "auto", random_state: RandomStateLike = None, verbose: bool = False) -> None:
         self.l2 = l2
         self.random_state = random_state
         self.binarize = binarize
@@ -118,7 +122,7 @@ class EASE(RecommenderBase):
             )
         return need
 
-    def fit(self, X, y=None):
+    def fit(self, X: MatrixLike, y: Optional[MatrixLike] = None) -> EASE:
         """Fit B on users × items interactions X (y, if given, is added: X ∪ y)."""
         check_scalar(self.l2, "l2", low=0.0, low_inclusive=False)
         check_bool(self.positive, "positive")

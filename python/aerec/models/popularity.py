@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .._threads import effective_n_threads
+from .._typing import DTypeLike, MatrixLike, RandomStateLike
 from ._base import RecommenderBase
 
 
@@ -45,12 +48,13 @@ class Popularity(RecommenderBase):
     (2, 3)
     """
 
-    def __init__(self, *, dtype="float32", n_threads=None, random_state=None):
+    def __init__(self, *, dtype: DTypeLike = "float32", n_threads: Optional[int] = None,
+                 random_state: RandomStateLike = None) -> None:
         self.dtype = dtype
         self.n_threads = n_threads
         self.random_state = random_state
 
-    def fit(self, X, y=None):
+    def fit(self, X: MatrixLike, y: Optional[MatrixLike] = None) -> Popularity:
         self.dtype_ = self._dtype()
         X = self._validate(X, reset=True)
         X = self._with_y(X, y)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+from collections.abc import Sequence
+from typing import Any, Optional
 
 import numpy as np
 from sklearn.base import TransformerMixin
@@ -23,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import kernels
 from .._threads import blas_threads, effective_n_threads
+from .._typing import DTypeLike, MatrixLike, RandomStateLike
 from .._validation import check_bool, check_layer_widths, check_scalar
 from ..distributed.mpi import DataParallel
 from ..engine import Adam, Trainer, Update, Validation, minibatches
@@ -233,7 +236,8 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
 
     # ---- fit ------------------------------------------------------------------------------------
 
-    def fit(self, X, y=None, *, X_val=None, y_val=None, comm=None):
+    def fit(self, X: MatrixLike, y: Optional[MatrixLike] = None, *, X_val: Optional[MatrixLike] = None,
+            y_val: Optional[MatrixLike] = None, comm: Any = None) -> _MultAutoencoder:
         """Fit on users × items interactions X (positive values are interactions).
 
         y : optional held-out interactions of the same users (as in ``score(X, y)``); training
@@ -434,7 +438,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
         coefs, intercepts = [be.asarray(W) for W in self.coefs_], [be.asarray(b) for b in self.intercepts_]
         return lambda X: self._scores_on(be, X, coefs, intercepts)
 
-    def transform(self, X):
+    def transform(self, X: MatrixLike) -> np.ndarray:
         """Codes of each row: the posterior mean (Mult-VAE) or the bottleneck (Mult-DAE)."""
         check_is_fitted(self)
         X = self._validate(X, reset=False)
@@ -595,10 +599,12 @@ class MultVAE(_MultAutoencoder):
 """)
     _variational = True
 
-    def __init__(self, *, hidden_dims=(600,), n_components=200, activation="tanh", dropout=0.5, l2=0.0,
-                 beta_cap=0.2, anneal_steps=200000, beta=None, n_epochs=200, batch_size=500, learning_rate=1e-3,
-                 early_stopping=False, validation_fraction=0.1, patience=None, random_state=None, n_threads=None,
-                 device="auto", dtype="float32", verbose=False):
+    def __init__(self, *, hidden_dims: Sequence[int] = (600,), n_components: int = 200, activation: str = "tanh",
+                 dropout: float = 0.5, l2: float = 0.0, beta_cap: float = 0.2, anneal_steps: int = 200000,
+                 beta: Optional[float] = None, n_epochs: int = 200, batch_size: int = 500,
+                 learning_rate: float = 1e-3, early_stopping: bool = False, validation_fraction: float = 0.1,
+                 patience: Optional[int] = None, random_state: RandomStateLike = None, n_threads: Optional[int] = None,
+                 device: str = "auto", dtype: DTypeLike = "float32", verbose: bool = False) -> None:
         self.hidden_dims = hidden_dims
         self.n_components = n_components
         self.activation = activation
@@ -648,10 +654,12 @@ class MultDAE(_MultAutoencoder):
 """)
     _variational = False
 
-    def __init__(self, *, hidden_dims=(), n_components=200, activation="tanh", dropout=0.5, l2=0.01 / 500,
-                 beta_cap=0.0, anneal_steps=0, beta=None, n_epochs=200, batch_size=500, learning_rate=1e-3,
-                 early_stopping=False, validation_fraction=0.1, patience=None, random_state=None, n_threads=None,
-                 device="auto", dtype="float32", verbose=False):
+    def __init__(self, *, hidden_dims: Sequence[int] = (), n_components: int = 200, activation: str = "tanh",
+                 dropout: float = 0.5, l2: float = 0.01 / 500, beta_cap: float = 0.0, anneal_steps: int = 0,
+                 beta: Optional[float] = None, n_epochs: int = 200, batch_size: int = 500,
+                 learning_rate: float = 1e-3, early_stopping: bool = False, validation_fraction: float = 0.1,
+                 patience: Optional[int] = None, random_state: RandomStateLike = None, n_threads: Optional[int] = None,
+                 device: str = "auto", dtype: DTypeLike = "float32", verbose: bool = False) -> None:
         self.hidden_dims = hidden_dims
         self.n_components = n_components
         self.activation = activation
