@@ -29,7 +29,8 @@ sys.path.insert(0, str(HERE))
 from summarize import summarize  # noqa: E402
 
 SUITES = {
-    "kernels": ("bench_kernels.py", "Kernels against NumPy/SciPy (each family, both shapes, AVX-512 vs the baseline build)"),
+    "kernels": ("bench_kernels.py",
+                "Kernels against NumPy/SciPy (each family, both shapes, AVX-512 vs the baseline build)"),
     "models": ("bench_models.py", "Models: epoch time at the ML-20M shape, EASE fit, recommend"),
     "peers": ("bench_peers.py", "Against PyTorch (dense-input and sparse-input forms), same run"),
 }
@@ -93,7 +94,8 @@ def targets(peers, models, ease):
             a, p = r["impls"][ours]["epoch_seconds"], r["impls"][peer]["epoch_seconds"]
             x = p / a
             lines.append(f"| {label} | {n} | {x:.2f}× ({ours} {a:.3g} s vs {p:.3g} s; load "
-                         f"{'–'.join(f'{v:.1f}' for v in r['loadavg_1min'])}) | {'met' if x >= need else '**MISSED**'} |")
+                         f"{'–'.join(f'{v:.1f}' for v in r['loadavg_1min'])}) | "
+                         f"{'met' if x >= need else '**MISSED**'} |")
 
     ratio_row("Mult-VAE epoch, ML-20M shape: ≥ 2× the dense-input peer", "multvae-ml20m", "torch-dense", 2.0)
     ratio_row("Mult-VAE epoch, ML-20M shape: ≥ 1.3× the sparse-input peer", "multvae-ml20m", "torch-sparse", 1.3)
@@ -193,13 +195,15 @@ def main(argv=None):
                     help="comma-separated subset of " + ",".join(SUITES) + ", run in this order; the sections of "
                     "suites not run are carried over from the existing output file, labelled so")
     ap.add_argument("--ease-json", default=None,
-                    help="a bench_peers.py JSON with the EASE-vs-paper run made separately (AEREC_BENCH_EASE=1 -k ease)")
+                    help="a bench_peers.py JSON with the EASE-vs-paper run made separately "
+                    "(AEREC_BENCH_EASE=1 -k ease)")
     ap.add_argument("--ease-note", default="", help="when/how the --ease-json run was made (date, load average)")
     ap.add_argument("--keep-json", default=None,
                     help="copy each suite's JSON (and its time/load record, NAME.meta.json) into this folder")
     ap.add_argument("--from-json", default=None,
                     help="render from a --keep-json folder instead of running: NAME.json (+ NAME-*.json, e.g. an "
-                    "opt-in case run separately, merged in) and NAME.meta.json per suite; suites without JSON there run")
+                    "opt-in case run separately, merged in) and NAME.meta.json per suite; "
+                    "suites without JSON there run")
     args = ap.parse_args(argv)
     suites = ["kernels"] if args.quick else (args.suites.split(",") if args.suites else list(SUITES))
     env = " ".join(f"{k}={os.environ[k]}" for k in ENV_VARS if k in os.environ)
@@ -215,9 +219,11 @@ def main(argv=None):
             "Regenerate with `python benchmarks/make_results.py` (the quality sections come from "
             "`benchmarks/quality/*.py`, see below). Machine: " + machine(),
             "",
-            f"This file: `{(env + ' ') if env else ''}python benchmarks/make_results.py{' ' + argline if argline else ''}`"
+            f"This file: `{(env + ' ') if env else ''}python benchmarks/make_results.py"
+            f"{' ' + argline if argline else ''}`"
             + (f", rendered {_now()} from the JSON of the runs named in each section" if args.from_json else
-               f", run {started} → {_now()}{f' (still running: {running})' if running else ''}") + ". The machine is shared "
+               f", run {started} → {_now()}{f' (still running: {running})' if running else ''}")
+            + ". The machine is shared "
             "(2 cores, other engineers' jobs running): the load average is given beside every suite and every "
             "side-by-side case; compare implementations only within a block measured in the same run.",
             "",
@@ -239,7 +245,8 @@ def main(argv=None):
                          summarize(args.ease_json), ""]
         # Hand-kept sections: where the time goes (profiles behind the missed targets), the GPU table
         # (filled by benchmarks/gpu_check.sh on a GPU machine), then quality.
-        for extra in [HERE / "RESULTS_SPEED_NOTES.md", HERE / "RESULTS_GPU.md", *sorted((HERE / "quality").glob("RESULTS_*.md"))]:
+        for extra in [HERE / "RESULTS_SPEED_NOTES.md", HERE / "RESULTS_GPU.md",
+                      *sorted((HERE / "quality").glob("RESULTS_*.md"))]:
             if extra.exists():
                 sections += [extra.read_text().strip(), ""]
         Path(args.out).write_text("\n".join(sections))

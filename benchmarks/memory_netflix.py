@@ -42,8 +42,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CASES = {
     "MultVAE": ("aerec.MultVAE(n_epochs=1, random_state=0)", False, "aerec.models.vae"),
     "MultDAE": ("aerec.MultDAE(n_epochs=1, random_state=0)", False, "aerec.models.vae"),
-    "AutoRec (item-based)": ("aerec.AutoRec(item_based=True, n_epochs=1, random_state=0)", True, "aerec.models.autorec"),
-    "AutoRec (user-based)": ("aerec.AutoRec(item_based=False, n_epochs=1, random_state=0)", True, "aerec.models.autorec"),
+    "AutoRec (item-based)": ("aerec.AutoRec(item_based=True, n_epochs=1, random_state=0)", True,
+                             "aerec.models.autorec"),
+    "AutoRec (user-based)": ("aerec.AutoRec(item_based=False, n_epochs=1, random_state=0)", True,
+                             "aerec.models.autorec"),
     "DeepAutoencoder": ("aerec.DeepAutoencoder(n_epochs=1, random_state=0)", True, "aerec.models.deep_ae"),
     "EASE": ("aerec.EASE(l2=500.0)", False, None),
 }
@@ -122,7 +124,8 @@ def main(argv=None):
     p.add_argument("--models", default=",".join(CASES), help="comma-separated subset of: " + ", ".join(CASES))
     p.add_argument("--max-batches", type=int, default=40, help="minibatches per model (one partial epoch)")
     p.add_argument("--out", default=os.path.join(HERE, "RESULTS_memory.md"))
-    p.add_argument("--shape", default="netflix", help="a make_synthetic shape ('small' for a quick check of the script)")
+    p.add_argument("--shape", default="netflix",
+                   help="a make_synthetic shape ('small' for a quick check of the script)")
     p.add_argument("--from-log", help="re-render the table from the '[memory_netflix] {json}' lines of an earlier "
                                       "run's standard error instead of running anything")
     p.add_argument("--date", help="with --from-log: when that run happened (default: now)")

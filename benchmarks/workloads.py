@@ -171,7 +171,8 @@ def case(name):
         # layer is 3,706 × 512, small next to the dense output layer both forms share)
         return Case(name, f"DeepAutoencoder epoch, ML-1M, refeed={refeed} ([n, 512, 256], batch 128)",
                     ("aerec", "torch-dense", "numpy"),
-                    {"useful": fl["aerec"], "aerec": fl["aerec"], "torch-dense": fl["dense"], "torch-sparse": fl["sparse"],
+                    {"useful": fl["aerec"], "aerec": fl["aerec"],
+                     "torch-dense": fl["dense"], "torch-sparse": fl["sparse"],
                      "numpy": fl["dense"]}, 1.0, "full epoch", note,
                     extra={"refeed": refeed})
     if name == "recommend-ml20m":

@@ -74,7 +74,8 @@ IMPLICIT = {
     "EASE": lambda p: aerec.EASE(l2=p["l2"]),
     "Popularity": lambda p: aerec.Popularity(),
     "MultVAE": lambda p: aerec.MultVAE(hidden_dims=(p["h"],), n_components=2, n_epochs=p["epochs"], batch_size=p["bs"],
-                                       dropout=p["dropout"], anneal_steps=4, random_state=p["seed"], n_threads=p["threads"]),
+                                       dropout=p["dropout"], anneal_steps=4,
+                                       random_state=p["seed"], n_threads=p["threads"]),
     "MultDAE": lambda p: aerec.MultDAE(n_components=p["h"], n_epochs=p["epochs"], batch_size=p["bs"],
                                        dropout=p["dropout"], random_state=p["seed"], n_threads=p["threads"]),
 }
@@ -121,7 +122,8 @@ def test_implicit_estimators(name, X, p, k, with_candidates, exclude_seen, perm_
     S = model.predict(X)
     assert S.shape == X.shape and np.isfinite(S).all()
     rng = np.random.default_rng(perm_seed)
-    candidates = np.sort(rng.choice(X.shape[1], size=max(1, X.shape[1] // 2), replace=False)) if with_candidates else None
+    candidates = (np.sort(rng.choice(X.shape[1], size=max(1, X.shape[1] // 2), replace=False))
+                  if with_candidates else None)
     idx, val = model.recommend(X, k=k, items=candidates, exclude_seen=exclude_seen, batch_size=p["bs"])
     _check_recommendations(idx, val, X, k, candidates, exclude_seen)
     # rows in another order: the same scores, permuted

@@ -116,7 +116,8 @@ class TorchMultVAE:
         q_dims = p_dims[::-1]
         if self.variational:
             # q: [I, 600, 200] with the last layer doubled; p: [200, 600, I]
-            q_shapes = [(a, 2 * b if i == len(q_dims) - 2 else b) for i, (a, b) in enumerate(zip(q_dims[:-1], q_dims[1:]))]
+            q_shapes = [(a, 2 * b if i == len(q_dims) - 2 else b)
+                        for i, (a, b) in enumerate(zip(q_dims[:-1], q_dims[1:]))]
             p_shapes = list(zip(p_dims[:-1], p_dims[1:]))
             shapes = q_shapes + p_shapes
             self.n_q_ = len(q_shapes)
@@ -216,7 +217,8 @@ class TorchMultVAE:
             self.epoch_seconds_.append(time.perf_counter() - t0)
             self.loss_curve_.append(total / N)
             self.n_iter_ = epoch + 1
-            msg = f"  [torch {'VAE' if self.variational else 'DAE'}] epoch {epoch + 1:3d} loss {self.loss_curve_[-1]:.3f}"
+            msg = (f"  [torch {'VAE' if self.variational else 'DAE'}] epoch {epoch + 1:3d} "
+                   f"loss {self.loss_curve_[-1]:.3f}")
             if X_val is not None:
                 t1 = time.perf_counter()
                 scores = self.predict(X_val)

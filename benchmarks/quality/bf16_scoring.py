@@ -25,7 +25,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _implicit_common import data_dir, fmt, log, machine_lines, markdown_table, write_section  # noqa: E402
 
-GOWALLA_SEED_NOTE = ("The Gowalla model here is fitted with `random_state=0`; RESULTS_I2_gowalla.md's run 8 (the same recipe) used seed 98765 and scored 0.1673 / 0.1342. This seed's float32 figures (0.1648 / 0.1323) are a second sample of that recipe: Recall@20 is again above the Mult-VAE row (0.1641), NDCG@20 is below it (0.1335).")
+GOWALLA_SEED_NOTE = ("The Gowalla model here is fitted with `random_state=0`; RESULTS_I2_gowalla.md's run 8 (the same "
+                     "recipe) used seed 98765 and scored 0.1673 / 0.1342. This seed's float32 figures (0.1648 / "
+                     "0.1323) are a second sample of that recipe: Recall@20 is again above the Mult-VAE row (0.1641), "
+                     "NDCG@20 is below it (0.1335).")
 
 
 def per_user(rec, target, k, metric):
@@ -49,7 +52,8 @@ def compare(model, X, target, metrics):
         a, b = per_user(r32, target, kk, name), per_user(r16, target, kk, name)
         ok = ~np.isnan(a)
         d = b[ok] - a[ok]
-        rows.append([f"{'NDCG' if name == 'ndcg' else 'Recall'}@{kk}", fmt(a[ok].mean(), a[ok].std() / np.sqrt(ok.sum())),
+        rows.append([f"{'NDCG' if name == 'ndcg' else 'Recall'}@{kk}",
+                     fmt(a[ok].mean(), a[ok].std() / np.sqrt(ok.sum())),
                      fmt(b[ok].mean(), b[ok].std() / np.sqrt(ok.sum())),
                      f"{d.mean():+.5f} ± {d.std() / np.sqrt(ok.sum()):.5f}", f"{int((d != 0).sum())} of {ok.sum()}"])
     overlap = float(np.mean([np.intersect1d(x[x >= 0], y[y >= 0]).size / k for x, y in zip(r32, r16)]))

@@ -159,7 +159,8 @@ def timing_rounds(split, rounds, epochs, threads, seed):
             cls(n_epochs=epochs, random_state=seed + r, n_threads=threads).fit(split.train)
             a = (time.perf_counter() - t0) / epochs
             t0 = time.perf_counter()
-            TorchMultVAE(variational=variational, n_epochs=epochs, random_seed=seed + r, n_threads=threads).fit(split.train)
+            TorchMultVAE(variational=variational, n_epochs=epochs, random_seed=seed + r,
+                         n_threads=threads).fit(split.train)
             b = (time.perf_counter() - t0) / epochs
             kind = "VAE" if variational else "DAE"
             out[f"aerec Mult{kind}"].append(a)

@@ -25,7 +25,8 @@ LightGCN 0.1830 / 0.1554.
 The recipe that meets the Mult-VAE row (RESULTS_I2_gowalla.md, runs 7–8): choose the epoch count on the
 carve-out, then refit on all train items for that many epochs —
 
-    python benchmarks/quality/i2_gowalla.py --models vae --vae-validate --vae-set beta=0.8 --vae-set batch_size=128 --epochs 40
+    python benchmarks/quality/i2_gowalla.py --models vae --vae-validate --vae-set beta=0.8 --vae-set batch_size=128 \\
+        --epochs 40
     python benchmarks/quality/i2_gowalla.py --models vae --vae-set beta=0.8 --vae-set batch_size=128 --epochs 31
 
 (31 = the best validation epoch of the first command; R@20 0.1673, N@20 0.1342 here.)
@@ -194,7 +195,8 @@ def run_ease(train, test, grid, lam, threads, max_minutes, val_seed, select_item
             cover = fold_in[:, keep].nnz / fold_in.nnz
             fold_in, target = fold_in[:, keep], target[:, keep]
             sel_note = (f"; λ selected on the {select_items:,} most popular items only (cost: full fits are "
-                        f"(n/{select_items})³ more expensive), covering {100 * cover:.0f} % of the fold-in interactions")
+                        f"(n/{select_items})³ more expensive), "
+                        f"covering {100 * cover:.0f} % of the fold-in interactions")
             log(f"EASE: selecting λ on the {select_items:,} most popular items ({100 * cover:.0f} % of interactions)")
         val = {}
         for g in grid:
@@ -251,7 +253,8 @@ def report(results, args, train, test, threads):
         sel = r["selection"] if r["key"] == "vae" else (
             f"λ={r['params']['l2']:g}" if r["key"] == "ease" else "—")
         spe = f"{r['fit_s'] / r['n_epochs']:.1f}" if r["n_epochs"] else "—"
-        rows.append([r.get("label", LABELS[r["key"]]), fmt(m["recall@20"], m["recall@20_se"]), fmt(m["ndcg@20"], m["ndcg@20_se"]),
+        rows.append([r.get("label", LABELS[r["key"]]), fmt(m["recall@20"], m["recall@20_se"]),
+                     fmt(m["ndcg@20"], m["ndcg@20_se"]),
                      sel, f"{r['fit_s']:.0f}", spe])
     for name, (rc, nd) in TARGETS.items():
         rows.append([f"*published: {name}*", f"{rc:.4f}", f"{nd:.4f}", "", "", ""])
@@ -272,7 +275,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=200, help="MultVAE epochs (fixed: no validation in I2; default 200)")
     ap.add_argument("--vae-minutes", type=float, default=None,
-                    help="instead of --epochs: as many MultVAE epochs as fit in this many minutes (timed on a few batches)")
+                    help="instead of --epochs: as many MultVAE epochs as fit in this many minutes "
+                    "(timed on a few batches)")
     ap.add_argument("--vae-set", action="append", default=[], metavar="KEY=VALUE",
                     help="MultVAE parameter override (repeatable), e.g. --vae-set beta=0.2")
     ap.add_argument("--vae-validate", action="store_true",

@@ -72,7 +72,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--max-users", type=int, default=None, help="evaluate only the first N test users (a smoke run)")
-    ap.add_argument("--model", default=None, help="an aerec .npz to load instead of fitting (written there after a fit)")
+    ap.add_argument("--model", default=None,
+                    help="an aerec .npz to load instead of fitting (written there after a fit)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "RESULTS_screened_topk.md"))
     args = ap.parse_args(argv)
 
@@ -122,7 +123,8 @@ def main(argv=None):
         same = (idx == want).all(axis=1)
         r, n = recall_at_k(idx, y, k), ndcg_at_k(idx, y, k)
         ok = ~np.isnan(r)
-        rows.append([route, f"{same.mean():.5f} ({int((~same).sum())} differ)", fmt(r[ok].mean(), r[ok].std() / np.sqrt(ok.sum())),
+        rows.append([route, f"{same.mean():.5f} ({int((~same).sum())} differ)",
+                     fmt(r[ok].mean(), r[ok].std() / np.sqrt(ok.sum())),
                      fmt(n[ok].mean(), n[ok].std() / np.sqrt(ok.sum())), f"{secs:.2f} s"])
     between = (runs["screened"][0] == runs["scored"][0]).all(axis=1)
     lines = [

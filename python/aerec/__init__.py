@@ -26,4 +26,5 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from an unusual layout
     __version__ = "0.0.0"
 
-__all__ = ["AutoRec", "DeepAutoencoder", "MultVAE", "MultDAE", "EASE", "Popularity", "load", "kernels", "datasets", "metrics", "model_selection", "show_config", "config", "__version__"]
+__all__ = ["AutoRec", "DeepAutoencoder", "MultVAE", "MultDAE", "EASE", "Popularity", "load", "kernels", "datasets",
+           "metrics", "model_selection", "show_config", "config", "__version__"]

@@ -95,7 +95,8 @@ class _Fortran:
                   self.at(a, bi, bj), n, self._s(1.0), self.at(a, ci, cj), n)
 
     def trsm(self, side, trans, l_mat, li, m, ncol, b_mat, bi, bj):
-        """Solve with the lower-triangular L = l_mat[li:, li:] (leading block) in place on B = b_mat[bi:bi+m, bj:bj+ncol].
+        """Solve with the lower-triangular L = l_mat[li:, li:] (leading block) in place on
+        B = b_mat[bi:bi+m, bj:bj+ncol].
 
         side 'R', trans 'T': B ← B · L⁻ᵀ (L of order ncol); side 'L': B ← op(L)⁻¹ · B (L of order m)."""
         n = self._i(self.n)

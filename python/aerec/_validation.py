@@ -35,7 +35,8 @@ def check_csr(X, *, name="X", n_cols=None, dtype=None, require_finite=True, patt
     """
     if not sp.issparse(X) or X.format != "csr":
         kind = f"sparse {X.format}" if sp.issparse(X) else type(X).__name__
-        raise TypeError(f"{name} must be a scipy.sparse CSR matrix, got {kind} (convert with scipy.sparse.csr_array(...))")
+        raise TypeError(f"{name} must be a scipy.sparse CSR matrix, got {kind} "
+                        "(convert with scipy.sparse.csr_array(...))")
     n_rows, m = X.shape
     if n_cols is not None and m != n_cols:
         raise ValueError(f"{name} has {m} columns, expected {n_cols}")

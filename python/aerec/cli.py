@@ -237,7 +237,8 @@ def cmd_demo(args):
     idx, scores = fitted[best].recommend(fold_in[:3], k=5)
     synthetic = args.data.startswith("synthetic:")
     names = mapper.item_ids(idx)
-    print(f"\ntop-5 recommendations by {best} for three held-out users ({'item indices' if synthetic else 'item ids'}):")
+    print(f"\ntop-5 recommendations by {best} for three held-out users "
+          f"({'item indices' if synthetic else 'item ids'}):")
     for u in range(idx.shape[0]):
         hits = set(target[[u]].indices.tolist())
         items = ", ".join(f"{names[u][r]}{'*' if j in hits else ''}" for r, j in enumerate(idx[u]))
@@ -386,7 +387,8 @@ def cmd_evaluate(args):
     from .model_selection import strong_generalization_split
 
     if args.protocol != "i1":
-        raise UserError("only --protocol i1 (strong generalisation, docs/PROTOCOLS.md) is available from the command line")
+        raise UserError("only --protocol i1 (strong generalisation, docs/PROTOCOLS.md) "
+                        "is available from the command line")
     models = []
     for name in args.models.split(","):
         params = {"n_epochs": args.epochs} if name.strip().lower() in ("multvae", "multdae") else {}
@@ -463,7 +465,8 @@ def cmd_bench(args):
         return np.take_along_axis(part, np.argsort(-np.take_along_axis(s, part, 1), 1), 1)
 
     cases = [
-        ("sparse encoder fwd+bwd", lambda: (kernels.sparse_encoder_forward(X, W), kernels.sparse_encoder_backward(X, dZ)),
+        ("sparse encoder fwd+bwd",
+         lambda: (kernels.sparse_encoder_forward(X, W), kernels.sparse_encoder_backward(X, dZ)),
          lambda: (X @ W, XT @ dZ)),
         ("multinomial loss+grad", lambda: kernels.multinomial_loss_grad(S.copy(), X), np_multinomial),
         ("top-100, seen excluded", lambda: kernels.topk(S, 100, exclude=X), np_topk),

@@ -77,7 +77,8 @@ def _combine(rows, cols, vals, shape, duplicates, dtype):
     n_dup = int(key.size - first.sum())
     if n_dup:
         if duplicates == "error":
-            raise ValueError(f"{n_dup} duplicate (user, item) records; choose duplicates='last', 'first', 'sum' or 'mean'")
+            raise ValueError(f"{n_dup} duplicate (user, item) records; "
+                             "choose duplicates='last', 'first', 'sum' or 'mean'")
         group = np.cumsum(first) - 1
         if duplicates == "first":
             keep = first
@@ -227,7 +228,8 @@ class IdMapper:
             n = int((~known).sum())
             sample = list(np.unique(ids[~known])[:5])
             if self.unknown == "error":
-                raise ValueError(f"{n} user ids were never seen in fit (e.g. {sample}); pass unknown='ignore' to get -1")
+                raise ValueError(f"{n} user ids were never seen in fit (e.g. {sample}); "
+                                 "pass unknown='ignore' to get -1")
             warnings.warn(f"{n} user ids were never seen in fit (e.g. {sample}): row -1", UserWarning, stacklevel=2)
         return np.where(known, rows, -1).astype(np.int64)
 

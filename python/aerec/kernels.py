@@ -109,7 +109,8 @@ def sparse_encoder_forward(X, W, b=None, *, row_scale=None, dropout=0.0, seed=0,
     indptr, indices, data, n_rows, n_items = check_csr(X, n_cols=W.shape[0], dtype=W.dtype)
     h = W.shape[1]
     return _mod().sparse_encoder_forward(
-        indptr, indices, data, n_items, W, _opt(b, "b", W.dtype, (h,)), _opt(row_scale, "row_scale", W.dtype, (n_rows,)),
+        indptr, indices, data, n_items, W, _opt(b, "b", W.dtype, (h,)),
+        _opt(row_scale, "row_scale", W.dtype, (n_rows,)),
         _rate(dropout, "dropout"), check_seed(seed), check_seed(step, "step"), int(row_offset),
         effective_n_threads(n_threads))
 

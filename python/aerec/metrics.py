@@ -463,7 +463,8 @@ def scores_to_recommendations(score_fn: Callable[[Any], ArrayLike], X_history: M
             raise ValueError(f"X_history must be 2-D, got shape {a.shape}")
         X = sp.csr_array(a) if a.dtype.kind in "biuf" else None
     if X is None or X.dtype.kind not in "biuf":
-        raise TypeError(f"X_history must hold real numbers, got dtype {np.asarray(X_history).dtype if X is None else X.dtype}")
+        raise TypeError("X_history must hold real numbers, got dtype "
+                        f"{np.asarray(X_history).dtype if X is None else X.dtype}")
     if X.ndim != 2:
         raise ValueError(f"X_history must be 2-D, got shape {X.shape}")
     if X.dtype.kind == "f" and X.nnz and not np.isfinite(X.data).all():

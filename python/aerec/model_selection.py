@@ -403,7 +403,8 @@ def strong_generalization_split(users: ArrayLike, items: ArrayLike, ratings: Opt
             try:
                 np.unique(ids)
             except TypeError as exc:
-                raise TypeError(f"{what} must be ids of one sortable kind (all integers or all strings): {exc}") from None
+                raise TypeError(f"{what} must be ids of one sortable kind "
+                                f"(all integers or all strings): {exc}") from None
     n_heldout_users = int(check_scalar(n_heldout_users, "n_heldout_users", kind=numbers.Integral, low=0))
     min_user_count = int(check_scalar(min_user_count, "min_user_count", kind=numbers.Integral, low=0))
     min_item_count = int(check_scalar(min_item_count, "min_item_count", kind=numbers.Integral, low=0))

@@ -10,7 +10,8 @@ from _gpu import require_module
 
 FAMILIES = ["sparse_encoder_forward", "sparse_encoder_backward", "masked_decoder_forward", "masked_decoder_backward",
             "masked_mse", "multinomial_loss_grad", "gaussian_kl", "activation_forward", "activation_backward",
-            "dropout", "random_uniform", "random_normal", "sgd_step", "sgd_step_rows", "adam_step", "adam_step_rows", "rprop_step",
+            "dropout", "random_uniform", "random_normal", "sgd_step", "sgd_step_rows",
+            "adam_step", "adam_step_rows", "rprop_step",
             "topk_keys", "sparse_gram"]
 
 

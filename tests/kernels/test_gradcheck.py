@@ -18,7 +18,8 @@ N_USERS, N_ITEMS, H = 7, 11, 3
 
 
 def numgrad(loss, x, eps=EPS):
-    """Central differences of the scalar ``loss()`` with respect to every entry of ``x`` (modified in place, restored)."""
+    """Central differences of the scalar ``loss()`` with respect to every entry of ``x``
+    (modified in place, restored)."""
     g = np.zeros_like(x, dtype=np.float64)
     flat, gflat = x.reshape(-1), g.reshape(-1)
     for i in range(flat.size):

@@ -51,7 +51,8 @@ def make_synthetic(shape="small", *, n_clusters=20, cluster_affinity=0.75, popul
     """
     if isinstance(shape, str):
         if shape not in SHAPES:
-            raise ValueError(f"unknown shape {shape!r}; expected one of {sorted(SHAPES)} or (users, items, interactions)")
+            raise ValueError(f"unknown shape {shape!r}; "
+                             f"expected one of {sorted(SHAPES)} or (users, items, interactions)")
         n_users, n_items, n_inter = SHAPES[shape]
     else:
         if isinstance(shape, (bytes, bytearray)) or not hasattr(shape, "__len__") or len(shape) != 3:

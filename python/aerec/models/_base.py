@@ -280,8 +280,8 @@ class RecommenderBase(BaseEstimator):
         where the CPU has it, on the CPU even for a GPU-fitted model). Faster, and the rankings can
         differ from float32 scoring where scores nearly tie; benchmarks/RESULTS.md gives the measured
         speed and NDCG. ``None``: the model's own dtype. For float32 MultVAE/MultDAE on a CPU with
-        AMX, ``k`` ≤ n_items / 100 and at least 2,000 rows, that top-k is found without a float32 score block: the bfloat16
-        scores screen the items with a proven error bound and the few candidates left are rescored in
+        AMX, ``k`` ≤ n_items / 100 and at least 2,000 rows, that top-k is found without a float32 score block:
+        the bfloat16 scores screen the items with a proven error bound and the few candidates left are rescored in
         float64 (``aerec.kernels.screened_topk``) — the exact top-k, faster than scoring every item.
         """
         X, items = self._recommend_args(X, k, items, precision)

@@ -505,7 +505,8 @@ class DeepAutoencoder(_ExplicitAutoencoder):
                     self._publish()
                 return float(np.sqrt(np.mean(err * err)))
             validation = Validation(rmse, "min", "val_rmse")
-        Trainer(self, params, opt, n_epochs=self.n_epochs, curves=("loss_curve_", "refeed_loss_curve_")[:1 + (refeed > 0)],
+        Trainer(self, params, opt, n_epochs=self.n_epochs,
+                curves=("loss_curve_", "refeed_loss_curve_")[:1 + (refeed > 0)],
                 validation=validation, patience=self.patience, learning_rate=self._learning_rate,
                 publish=(lambda: self._publish(be.to_host)) if on_gpu else None,
                 advice="lower learning_rate (dense re-feeding and deep SELU stacks are sensitive to it) or use "

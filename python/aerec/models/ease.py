@@ -116,7 +116,8 @@ class EASE(RecommenderBase):
             limit = int(0.8 * avail) if avail else None
         if limit is not None and need > limit:
             raise MemoryError(
-                f"EASE with {n_items:,} items needs two dense {n_items:,} × {n_items:,} {np.dtype(dtype).name} matrices "
+                f"EASE with {n_items:,} items needs two dense {n_items:,} × {n_items:,} "
+                f"{np.dtype(dtype).name} matrices "
                 f"({need / 2**30:.2f} GiB) but only {limit / 2**30:.2f} GiB may be used. Use dtype='float32', "
                 "fewer items (drop rare ones), or raise max_memory."
             )
