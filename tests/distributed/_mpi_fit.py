@@ -11,9 +11,22 @@ import aerec
 from aerec.datasets import make_synthetic
 
 
+def fitted_arrays(model):
+    """The fitted weights (and the rating models' baseline) by name."""
+    if hasattr(model, "coefs_"):
+        arrays = {f"W{i}": W for i, W in enumerate(model.coefs_)}
+        arrays.update({f"b{i}": b for i, b in enumerate(model.intercepts_)})
+        return arrays
+    if hasattr(model, "encoder_coefs_"):
+        return {**{f"enc{i}": W for i, W in enumerate(model.encoder_coefs_)},
+                **{f"dec{i}": W for i, W in enumerate(model.decoder_coefs_)},
+                "V": model.output_coef_, "c": model.output_intercept_, "item_bias": model.item_bias_}
+    return {"W": model.W_, "b": model.b_, "V": model.V_, "c": model.c_, "item_bias": model.item_bias_}
+
+
 def main(out, model_name, mode):
     comm = MPI.COMM_WORLD
-    X = make_synthetic((240, 120, 240 * 12), random_state=3)
+    X = make_synthetic((240, 120, 240 * 12), random_state=3, explicit=not model_name.startswith("Mult"))
     bounds = np.linspace(0, X.shape[0], comm.size + 1).round().astype(int)  # uneven blocks for 3 ranks
     X_local = X[bounds[comm.rank]:bounds[comm.rank + 1]]
     kw = dict(n_epochs=3, batch_size=64, random_state=0, n_threads=1, verbose=False)
@@ -21,6 +34,12 @@ def main(out, model_name, mode):
         model = aerec.MultVAE(hidden_dims=(32,), n_components=8, anneal_steps=10, **kw)
     elif model_name == "MultDAE":
         model = aerec.MultDAE(n_components=16, l2=1e-3, **kw)
+    elif model_name == "AutoRec":  # user-based, Adam, bias baseline, both dropouts
+        model = aerec.AutoRec(item_based=False, n_components=16, **kw)
+    elif model_name == "AutoRec-rprop":  # full batch
+        model = aerec.AutoRec(item_based=False, optimizer="rprop", n_components=16, **kw)
+    elif model_name == "DeepAutoencoder":  # SGD, dense re-feeding, bias baseline
+        model = aerec.DeepAutoencoder(hidden_dims=(16, 8), **kw)
     if mode == "mismatch" and comm.rank == comm.size - 1:
         model.set_params(learning_rate=2e-3)
     if mode == "raise" and comm.rank == 1:
@@ -40,8 +59,7 @@ def main(out, model_name, mode):
         model._train_step = train_step
     model.fit(X_local, comm=comm)
     if comm.rank == 0:
-        arrays = {f"W{i}": W for i, W in enumerate(model.coefs_)}
-        arrays.update({f"b{i}": b for i, b in enumerate(model.intercepts_)})
+        arrays = fitted_arrays(model)
         np.savez(out, loss=np.asarray(model.loss_curve_), **arrays)
 
 

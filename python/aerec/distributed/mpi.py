@@ -21,7 +21,22 @@ import sys
 
 import numpy as np
 
-__all__ = ["DataParallel"]
+__all__ = ["DataParallel", "guarded"]
+
+
+@contextlib.contextmanager
+def guarded(par):
+    """Around a data-parallel training loop: an unexpected error on one rank aborts every rank (the
+    others would wait for it in the next Allreduce). Divergence and Ctrl-C are decided on every rank
+    alike by the trainer, so they are raised as they are. No-op without ``par``."""
+    try:
+        yield
+    except (FloatingPointError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if par is not None and par.size > 1:
+            par.abort(exc)
+        raise
 
 
 def _mpi():
@@ -69,6 +84,15 @@ class DataParallel:
             raise error
         if failed:
             raise RuntimeError(f"{what} failed on MPI rank {failed[0]}: {messages[failed[0]]}")
+
+    def setup(self, estimator, X, **agree):
+        """After each rank has checked its input: register this rank's ``X.shape[0]`` rows, and check
+        that every rank has the same item count, dtype, hyperparameters (thread count and verbosity
+        may differ) and whatever else ``agree`` names."""
+        self.set_rows(X.shape[0])
+        settings = {k: v for k, v in estimator.get_params().items() if k not in ("n_threads", "verbose")}
+        self.check_same("the fit's settings", n_items=X.shape[1], dtype=estimator.dtype_.name, params=settings,
+                        **agree)
 
     def set_rows(self, n_local):
         """This rank holds ``n_local`` users: the global rows ``[lo, hi)`` in rank order."""
@@ -130,6 +154,16 @@ class DataParallel:
         self.comm.Allreduce(self.MPI.IN_PLACE, a, op=self.MPI.SUM)
         return a.tolist()
 
+    def sum_array(self, a):
+        """An array summed over the ranks (a new float64 array)."""
+        out = np.array(a, dtype=np.float64)
+        self.comm.Allreduce(self.MPI.IN_PLACE, out, op=self.MPI.SUM)
+        return out
+
+    def max(self, value):
+        """The largest of the ranks' values."""
+        return float(self.comm.allreduce(float(value), op=self.MPI.MAX))
+
     def mean(self, total, count):
         """Σ total / Σ count over the ranks (a validation metric averaged over every rank's users)."""
         total, count = self.sum(total, count)
@@ -147,3 +181,8 @@ class DataParallel:
         first = int(np.searchsorted(batch, self.lo))
         last = int(np.searchsorted(batch, self.hi))
         return batch[first:last] - self.lo, first, int(batch.size)
+
+    def gather_row_counts(self, counts):
+        """Every rank's per-row counts (e.g. ratings per user) concatenated in global row order, so
+        each rank knows a global batch's entry count and where its share's entries start in it."""
+        return np.concatenate(self.comm.allgather(np.asarray(counts, dtype=np.int64)))

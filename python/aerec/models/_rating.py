@@ -37,7 +37,7 @@ def _shrunk_mean(total, count, lam):
     return np.divide(total, den, out=np.zeros_like(total), where=den > 0)
 
 
-def rating_biases(X, mu, lam, rtol=1e-10, maxiter=2000):
+def rating_biases(X, mu, lam, rtol=1e-10, maxiter=2000, reduce=None):
     """Item biases b_i of the baseline ``r_ui ≈ μ + b_u + b_i`` (Koren 2008, §2.1): the exact
     minimiser of ``Σ (r − μ − b_u − b_i)² + λ(‖b_u‖² + ‖b_i‖²)`` over the ratings of the users × items
     CSR X. Eliminating the user biases (each is the shrunk mean of ``r − μ − b_i`` over its row, see
@@ -51,7 +51,11 @@ def rating_biases(X, mu, lam, rtol=1e-10, maxiter=2000):
     dense data: 20 sweeps were still far off on ML-1M (``benchmarks/quality/RESULTS_E1_ml1m.md``).
     float64; serial NumPy/SciPy arithmetic, so
     the same result for any thread count. User biases are not returned: they are re-derived from each
-    history by :func:`row_biases`, so a new user folds in."""
+    history by :func:`row_biases`, so a new user folds in.
+
+    ``reduce`` (data-parallel fits): sums an item-length float64 vector over the workers, each of
+    which holds a block of the users; every sum over users goes through it, so every worker runs the
+    same conjugate-gradient iterations on the same numbers."""
     from scipy.sparse.linalg import LinearOperator, cg
 
     n_users, n_items = X.shape
@@ -59,21 +63,22 @@ def rating_biases(X, mu, lam, rtol=1e-10, maxiter=2000):
     r = X.data.astype(np.float64) - mu
     A = sp.csr_array((np.ones(X.nnz), X.indices, X.indptr), shape=X.shape)
     At = A.T.tocsr()
+    total = reduce or (lambda v: v)  # Σ over users: this worker's users, or every worker's
     n_u = np.diff(X.indptr).astype(np.float64)
-    n_i = np.bincount(X.indices, minlength=n_items).astype(np.float64)
+    n_i = total(np.bincount(X.indices, minlength=n_items).astype(np.float64))
     w_u = _shrunk_mean(np.ones(n_users), n_u, lam)  # 1 / (n_u + λ), 0 for an empty row
-    rhs = _row_sums(X.indices, r, n_items) - At @ (w_u * _row_sums(rows, r, n_users))
+    rhs = total(_row_sums(X.indices, r, n_items) - At @ (w_u * _row_sums(rows, r, n_users)))
     rated = n_i > 0  # unrated items have no equation: their bias is 0
     if not rated.any():
         return np.zeros(n_items)
     # Jacobi preconditioner: diag(S)_i = n_i + λ − Σ_u A_ui / (n_u + λ)
-    diag = n_i + lam - At @ w_u
+    diag = n_i + lam - total(At @ w_u)
     idx = np.flatnonzero(rated)
 
     def matvec(v):
         full = np.zeros(n_items)
         full[idx] = v
-        out = (n_i + lam) * full - At @ (w_u * (A @ full))
+        out = (n_i + lam) * full - total(At @ (w_u * (A @ full)))
         return out[idx]
 
     S = LinearOperator((idx.size, idx.size), matvec=matvec, dtype=np.float64)
@@ -143,21 +148,32 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
             raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
         check_scalar(self.baseline_l2, "baseline_l2", low=0.0)
 
-    def _fit_rating_stats(self, S):
-        """Rating range and mean of the training samples S, and which outputs were ever rated."""
-        if S.nnz == 0:
-            raise ValueError("X has no ratings to learn from")
-        self.rating_min_ = float(S.data.min())
-        self.rating_max_ = float(S.data.max())
-        self.rating_mean_ = float(np.mean(S.data, dtype=np.float64))
-        self.output_seen_ = np.bincount(S.indices, minlength=S.shape[1]) > 0
+    def _fit_rating_stats(self, S, par=None):
+        """Rating range and mean of the training samples S, and which outputs were ever rated (over
+        every worker's samples, with ``par``)."""
+        if par is None:
+            if S.nnz == 0:
+                raise ValueError("X has no ratings to learn from")
+            self.rating_min_ = float(S.data.min())
+            self.rating_max_ = float(S.data.max())
+            self.rating_mean_ = float(np.mean(S.data, dtype=np.float64))
+            self.output_seen_ = np.bincount(S.indices, minlength=S.shape[1]) > 0
+            return
+        total, count = par.sum(float(S.data.sum(dtype=np.float64)), float(S.nnz))
+        if count == 0:
+            raise ValueError("X has no ratings to learn from (on any rank)")
+        self.rating_min_ = -par.max(-float(S.data.min()) if S.nnz else -np.inf)
+        self.rating_max_ = par.max(float(S.data.max()) if S.nnz else -np.inf)
+        self.rating_mean_ = total / count
+        self.output_seen_ = par.sum_array(np.bincount(S.indices, minlength=S.shape[1]).astype(np.float64)) > 0
 
-    def _fit_baseline(self, X):
+    def _fit_baseline(self, X, par=None):
         """With ``baseline='biases'``: the item biases of the training ratings X (users × items)
         around ``rating_mean_``; ``item_bias_`` is None without a baseline."""
         self.item_bias_ = None
         if self.baseline == "biases":
-            self.item_bias_ = rating_biases(X, self.rating_mean_, float(self.baseline_l2))
+            self.item_bias_ = rating_biases(X, self.rating_mean_, float(self.baseline_l2),
+                                            reduce=None if par is None else par.sum_array)
 
     def _user_biases(self, X):
         """The user biases of the rows of the history X (users × items CSR), derived from X itself
@@ -341,6 +357,17 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
         return idx, val
 
     # ---- fit helpers ------------------------------------------------------------------------------
+
+    def _check_parallel(self, y_val):
+        """What data-parallel training (``fit(…, comm=…)``) needs of a rating model's settings."""
+        if self._item_based:
+            raise ValueError("item-based AutoRec encodes each item's column over all users, so its samples cannot "
+                             "be split by user across MPI ranks: use item_based=False")
+        if self.device == "cuda":
+            raise ValueError("training over MPI runs on the CPU: pass device='cpu' (or 'auto')")
+        if self.early_stopping and y_val is None:
+            raise ValueError("with comm, early stopping validates on y_val (and X_val) of each rank's own users: "
+                             "pass them, or early_stopping=False")
 
     def _validation_split(self, X, X_val, y_val, rng):
         """Training ratings and the (history, target) validation pair as users × items CSR, or None.

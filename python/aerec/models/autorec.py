@@ -11,8 +11,9 @@ O(nnz·h), never O(n_users·n_items·h).
 
 from __future__ import annotations
 
+import contextlib
 import numbers
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
@@ -20,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._threads import blas_threads
 from .._typing import DTypeLike, MatrixLike, RandomStateLike
 from .._validation import check_bool, check_scalar
+from ..distributed.mpi import DataParallel, guarded
 from ..engine import Adam, RProp, Trainer, Update, Validation, minibatches
 from ..engine.backend import get_backend
 from ..engine.params import Parameter, xavier_uniform
@@ -309,7 +311,7 @@ class AutoRec(_ExplicitAutoencoder):
     # ---- fit ----------------------------------------------------------------------------------------
 
     def fit(self, X: MatrixLike, y: Optional[MatrixLike] = None, *, X_val: Optional[MatrixLike] = None,
-            y_val: Optional[MatrixLike] = None) -> AutoRec:
+            y_val: Optional[MatrixLike] = None, comm: Any = None) -> AutoRec:
         """Fit on the users × items ratings X (stored values are ratings; 0/absent = unobserved).
 
         y : optional further ratings of the same users (the held-out part, as in ``score(X, y)``);
@@ -319,17 +321,28 @@ class AutoRec(_ExplicitAutoencoder):
             predictions from X_val at y_val's entries is recorded after every epoch and the best
             epoch's weights are kept. X_val defaults to the training ratings; item-based models
             need X_val's rows to be the training users.
+        comm : mpi4py communicator, optional
+            Data-parallel training over MPI (user-based AutoRec; see ``MultVAE.fit``): each rank
+            passes its block of users, and its validation pair (early stopping needs ``y_val``).
         """
-        self._check_params()
-        self.dtype_ = self._dtype()
-        X = self._validate(X, reset=True)
-        X = self._with_y(X, y)
-        rng, n_threads, device = self._resolve_common()
-        self.n_threads_, self.device_ = n_threads, device
-        self.n_users_ = X.shape[0]
-        X_tr, val = self._validation_split(X, X_val, y_val, rng)
-        self._fit_rating_stats(transpose_csr(X_tr) if self._item_based else X_tr)
-        self._fit_baseline(X_tr)
+        par = None if comm is None else DataParallel(comm)
+        with contextlib.nullcontext() if par is None else par.together("checking the fit's input"):
+            self._check_params()
+            if par is not None:
+                self._check_parallel(y_val)
+            self.dtype_ = self._dtype()
+            X = self._validate(X, reset=True)
+            X = self._with_y(X, y)
+            rng, n_threads, device = self._resolve_common()
+            if par is not None:
+                device = "cpu"  # over MPI: 'auto' means the CPU (the gradients are reduced from host memory)
+            self.n_threads_, self.device_ = n_threads, device
+            self.n_users_ = X.shape[0]
+            X_tr, val = self._validation_split(X, X_val, y_val, rng)
+        if par is not None:
+            par.setup(self, X_tr, validation=val is not None)
+        self._fit_rating_stats(transpose_csr(X_tr) if self._item_based else X_tr, par)
+        self._fit_baseline(X_tr, par)
         # S: the samples' reconstruction targets (residuals from the baseline, if any); S_in: what the
         # encoder reads at the same entries (always the raw ratings)
         S_in = self._samples(X_tr)
@@ -337,11 +350,16 @@ class AutoRec(_ExplicitAutoencoder):
         S = S_in if R_tr is X_tr else self._samples(R_tr)
         if val is not None:
             (S_hist, val_offsets), T_val = self._history(val[0], "X_val"), self._samples(val[1], "y_val")
-            if T_val.nnz == 0:
+            if (T_val.nnz if par is None else par.sum(T_val.nnz)[0]) == 0:
                 raise ValueError("the validation ratings are empty")
         n_samples, n_in = S.shape
         h, dt = int(self.n_components), self.dtype_
-        N = S.nnz
+        # per-sample rating counts of every sample (every rank's, in global order): a global batch's
+        # entry count and where this rank's entries start in it (they key the input-dropout draws)
+        counts = np.diff(S.indptr) if par is None else par.gather_row_counts(np.diff(S.indptr))
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        lo = 0 if par is None else par.lo
+        N = int(starts[-1])
         self._check_weight_memory(n_in, h, dt)
 
         be = get_backend(device, n_threads)
@@ -350,7 +368,8 @@ class AutoRec(_ExplicitAutoencoder):
         W = Parameter("W", dev(xavier_uniform(rng, n_in, h, dt)))
         b = Parameter("b", dev(np.zeros(h, dtype=dt)), decay=False)
         V = Parameter("V", dev(xavier_uniform(rng, n_in, h, dt)))
-        c0 = float(np.mean(S.data, dtype=np.float64))  # the mean rating (residual, with a baseline)
+        c0 = (float(np.mean(S.data, dtype=np.float64)) if par is None  # the mean (residual) rating
+              else par.mean(float(S.data.sum(dtype=np.float64)), float(S.nnz)))
         c = Parameter("c", dev(np.full(n_in, c0, dtype=dt)), decay=False)
         params = [W, b, V, c]
         xp = be.xp
@@ -373,7 +392,7 @@ class AutoRec(_ExplicitAutoencoder):
         chunk = max(1, (64 * 2**20) // (4 * h * np.dtype(dt).itemsize))
 
         def batches(epoch):
-            return [None] if full_batch else minibatches(n_samples, int(self.batch_size), rng)
+            return [None] if full_batch else minibatches(counts.size, int(self.batch_size), rng)
 
         def step(idx):
             # minibatches: W's and V's gradients arrive row-compact (only the rows the batch touches)
@@ -388,22 +407,26 @@ class AutoRec(_ExplicitAutoencoder):
                     whole = (start, stop) == (0, n_samples)
                     Sb = S if whole else S[start:stop]
                     inputs = None if S_in is S else (S_in if whole else S_in[start:stop]).data
-                    sse += self._accumulate(be, Sb, params, 1.0 / N, seed, self.n_updates_, start,
-                                            int(S.indptr[start]), inputs=inputs)
-                W.grad += decay * W.value
-                V.grad += decay * V.value
-                yield Update(sse, N)
+                    sse += self._accumulate(be, Sb, params, 1.0 / N, seed, self.n_updates_, lo + start,
+                                            int(starts[lo] + S.indptr[start]), inputs=inputs)
+                if par is None or par.rank == 0:  # the penalty's gradient once, not once per rank
+                    W.grad += decay * W.value
+                    V.grad += decay * V.value
+                yield Update(sse, S.nnz)
                 return
-            rows = np.sort(idx)  # minibatch mean squared error (Adam adds the decay)
+            batch = np.sort(idx)  # minibatch mean squared error (Adam adds the decay)
+            rows, offset, _ = (batch, 0, batch.size) if par is None else par.local_share(batch)
             Sb = S[rows]
-            if not Sb.nnz:  # no ratings in the batch: zero gradients (Adam's moments still decay)
+            n_ratings = int(counts[batch].sum())
+            if not Sb.nnz:  # no ratings here: zero gradients (Adam's moments still decay)
                 for p in (W, V):
                     p.set_row_grad(xp.zeros(0, dtype=np.int64), xp.zeros((0, h), dtype=dt))
                 yield Update(0.0, 0)
                 return
             inputs = None if S_in is S else S_in[rows].data
-            yield Update(self._accumulate(be, Sb, params, 1.0 / Sb.nnz, seed, self.n_updates_, 0, compact=True,
-                                          inputs=inputs), Sb.nnz)
+            entry_offset = int(counts[batch[:offset]].sum())
+            yield Update(self._accumulate(be, Sb, params, 1.0 / n_ratings, seed, self.n_updates_, offset,
+                                          entry_offset, compact=True, inputs=inputs), Sb.nnz)
 
         def penalty(mse):  # the objective / N: training MSE plus the scaled weight penalty
             return mse + 0.5 * decay * (float(xp.vdot(W.value, W.value)) + float(xp.vdot(V.value, V.value)))
@@ -414,12 +437,16 @@ class AutoRec(_ExplicitAutoencoder):
                 if on_gpu:
                     publish()  # validation predicts on the host from copies of this epoch's weights
                 err = self._predict_entries(S_hist, T_val, val_offsets).astype(np.float64) - T_val.data
+                if par is not None:
+                    return float(np.sqrt(par.mean(float(np.sum(err * err)), float(err.size))))
                 return float(np.sqrt(np.mean(err * err)))
             validation = Validation(rmse, "min", "val_rmse")
-        Trainer(self, params, opt, n_epochs=self.n_epochs, validation=validation, patience=self.patience,
-                learning_rate=None if full_batch else (lambda epoch: lr * float(self.lr_decay) ** epoch),
-                epoch_loss=penalty, publish=publish if on_gpu else None,
-                advice="lower learning_rate (or raise l2)").fit(batches, step)
+        trainer = Trainer(self, params, opt, n_epochs=self.n_epochs, validation=validation, patience=self.patience,
+                          learning_rate=None if full_batch else (lambda epoch: lr * float(self.lr_decay) ** epoch),
+                          epoch_loss=penalty, publish=publish if on_gpu else None,
+                          advice="lower learning_rate (or raise l2)", parallel=par)
+        with guarded(par):
+            trainer.fit(batches, step)
         return self
 
     def _check_weight_memory(self, n_in, h, dt):

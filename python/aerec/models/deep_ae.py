@@ -16,9 +16,10 @@ mirrored decoder back to the items. One training step on a batch:
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 from collections.abc import Sequence
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._threads import blas_threads
 from .._typing import DTypeLike, MatrixLike, RandomStateLike
 from .._validation import check_bool, check_layer_widths, check_scalar
+from ..distributed.mpi import DataParallel, guarded
 from ..engine import SGD, Adam, Trainer, Update, Validation, minibatches
 from ..engine.backend import get_backend
 from ..engine.params import Parameter, xavier_uniform
@@ -302,7 +304,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         self.output_coef_ = enc_W[0] if self.constrained else V
         self.output_intercept_ = c
 
-    def _forward(self, be, X, *, train=False, seed=0, step=0):
+    def _forward(self, be, X, *, train=False, seed=0, step=0, row_offset=0):
         """Up to the output layer's input H. X: CSR batch (sparse encoder) or dense (GEMM)."""
         act, Ws, bs = self._act, self.encoder_coefs_, self.encoder_intercepts_
         if not sp.issparse(X):  # dense re-feeding input (NumPy or CuPy)
@@ -317,7 +319,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
             zs.append(Z)
             hs.append(be.activation_forward(act, Z))
         rate = float(self.dropout) if train else 0.0
-        h = be.dropout(hs[-1], rate, seed=seed, step=step) if rate else hs[-1]
+        h = be.dropout(hs[-1], rate, seed=seed, step=step, row_offset=row_offset) if rate else hs[-1]
         dec_in, dec_z, dec_h = [], [], []
         for W, b in zip(self.decoder_coefs_, self.decoder_intercepts_):
             dec_in.append(h)
@@ -326,7 +328,8 @@ class DeepAutoencoder(_ExplicitAutoencoder):
             dec_z.append(Z)
             h = be.activation_forward(act, Z)
             dec_h.append(h)
-        cache = dict(X=X, zs=zs, hs=hs, rate=rate, seed=seed, step=step, dec_in=dec_in, dec_z=dec_z, dec_h=dec_h)
+        cache = dict(X=X, zs=zs, hs=hs, rate=rate, seed=seed, step=step, row_offset=row_offset, dec_in=dec_in,
+                     dec_z=dec_z, dec_h=dec_h)
         return be.xp.ascontiguousarray(h), cache
 
     def _backward(self, be, dH, cache):
@@ -342,7 +345,8 @@ class DeepAutoencoder(_ExplicitAutoencoder):
             self._dec_b[j].grad += dZ.sum(axis=0)
             dh = be.matmul(dZ, self.decoder_coefs_[j].T)
         if cache["rate"]:
-            dh = be.dropout(be.xp.ascontiguousarray(dh), cache["rate"], seed=cache["seed"], step=cache["step"])
+            dh = be.dropout(be.xp.ascontiguousarray(dh), cache["rate"], seed=cache["seed"], step=cache["step"],
+                            row_offset=cache["row_offset"])
         for k in range(L - 1, -1, -1):
             dZ = be.activation_backward(act, cache["zs"][k], cache["hs"][k], be.xp.ascontiguousarray(dh))
             self._enc_b[k].grad += dZ.sum(axis=0)
@@ -379,11 +383,11 @@ class DeepAutoencoder(_ExplicitAutoencoder):
     def _out_grad(self):
         return self._enc_W[0] if self.constrained else self._V
 
-    def _sparse_step(self, be, Xb, seed, step, want_dense, targets=None):
+    def _sparse_step(self, be, Xb, seed, step, want_dense, targets=None, n_ratings=None, row_offset=0):
         """Loss on Xb's observed ratings (or on ``targets`` at its entries: the residuals, with a
         baseline); grads accumulated. Returns (mse, dense output or None)."""
         V, c, out_act = self.output_coef_, self.output_intercept_, self._out_act
-        H, cache = self._forward(be, Xb, train=True, seed=seed, step=step)
+        H, cache = self._forward(be, Xb, train=True, seed=seed, step=step, row_offset=row_offset)
         dense = None
         if want_dense:  # f(x) before this step, for re-feeding: its GEMM also gives the observed entries
             Z = self._dense_logits(be, H)
@@ -393,7 +397,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         else:
             out = be.masked_decoder_forward(Xb, H, V, c)  # (nnz,) at the observed entries only
         pred = be.activation_forward(out_act, out) if out_act != "identity" else out
-        loss, g = be.masked_mse(pred, Xb.data if targets is None else targets, scale=1.0 / Xb.nnz)
+        loss, g = be.masked_mse(pred, Xb.data if targets is None else targets, scale=1.0 / (n_ratings or Xb.nnz))
         if out_act != "identity":
             g = be.activation_backward(out_act, out, pred, g)
         dH, items, dV, dc = be.masked_decoder_backward(Xb, H, V, g)
@@ -417,14 +421,15 @@ class DeepAutoencoder(_ExplicitAutoencoder):
             out = be.activation_forward(self._out_act, out, out=out)
         return out
 
-    def _dense_step(self, be, X, seed, step, want_dense, base=None):
+    def _dense_step(self, be, X, seed, step, want_dense, base=None, n_entries=None, row_offset=0):
         """Dense re-feeding: input = target = X (dense); every entry counts in the mean squared error.
         With a baseline X is the network's (residual) output and the input is ``X + base``."""
         out_act = self._out_act
-        H, cache = self._forward(be, X if base is None else X + base, train=True, seed=seed, step=step)
+        H, cache = self._forward(be, X if base is None else X + base, train=True, seed=seed, step=step,
+                                 row_offset=row_offset)
         Z = self._dense_logits(be, H)
         out = be.activation_forward(out_act, Z) if out_act != "identity" else Z
-        loss, g = be.masked_mse(out.reshape(-1), X.reshape(-1), scale=1.0 / X.size)
+        loss, g = be.masked_mse(out.reshape(-1), X.reshape(-1), scale=1.0 / (n_entries or X.size))
         g = g.reshape(out.shape)
         dense = out if want_dense else None  # neither out nor Z is written below
         if out_act != "identity":
@@ -438,7 +443,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
     # ---- fit ----------------------------------------------------------------------------------------
 
     def fit(self, X: MatrixLike, y: Optional[MatrixLike] = None, *, X_val: Optional[MatrixLike] = None,
-            y_val: Optional[MatrixLike] = None) -> DeepAutoencoder:
+            y_val: Optional[MatrixLike] = None, comm: Any = None) -> DeepAutoencoder:
         """Fit on the users × items ratings X (stored values are ratings; 0/absent = unobserved).
 
         y : optional further ratings of the same users (the held-out part, as in ``score(X, y)``);
@@ -447,23 +452,37 @@ class DeepAutoencoder(_ExplicitAutoencoder):
             ratings). When ``y_val`` is given (or ``early_stopping`` holds out
             ``validation_fraction`` of the ratings), the validation RMSE is recorded after every
             epoch and the best epoch's weights are kept.
+        comm : mpi4py communicator, optional
+            Data-parallel training over MPI (see ``MultVAE.fit``): each rank passes its block of users,
+            and its validation pair (early stopping needs ``y_val``).
         """
-        dims = self._check_params()
-        self.dtype_ = self._dtype()
-        X = self._validate(X, reset=True)
-        X = self._with_y(X, y)
-        rng, n_threads, device = self._resolve_common()
-        self.n_threads_, self.device_ = n_threads, device
-        X_tr, val = self._validation_split(X, X_val, y_val, rng)
-        self._fit_rating_stats(X_tr)
-        self._fit_baseline(X_tr)
+        par = None if comm is None else DataParallel(comm)
+        with contextlib.nullcontext() if par is None else par.together("checking the fit's input"):
+            dims = self._check_params()
+            if par is not None:
+                self._check_parallel(y_val)
+            self.dtype_ = self._dtype()
+            X = self._validate(X, reset=True)
+            X = self._with_y(X, y)
+            rng, n_threads, device = self._resolve_common()
+            if par is not None:
+                device = "cpu"  # over MPI: 'auto' means the CPU (the gradients are reduced from host memory)
+            self.n_threads_, self.device_ = n_threads, device
+            X_tr, val = self._validation_split(X, X_val, y_val, rng)
+        if par is not None:
+            par.setup(self, X_tr, validation=val is not None)
+        self._fit_rating_stats(X_tr, par)
+        self._fit_baseline(X_tr, par)
         R_tr, bu_tr = self._residuals(X_tr)  # the targets (X_tr itself without a baseline)
+        # ratings per user of every user (every rank's, in global order): a global batch's count
+        counts = np.diff(X_tr.indptr) if par is None else par.gather_row_counts(np.diff(X_tr.indptr))
         if val is not None:
             val = (*self._history(val[0], "X_val"), val[1])
         be = get_backend(device, n_threads)
         on_gpu = be.name == "cuda"  # GPU: train on device copies; fitted attributes are host copies
-        params = self._build(dims, X.shape[1], rng, be.asarray if on_gpu else (lambda a: a),
-                             target_mean=float(np.mean(R_tr.data, dtype=np.float64)))
+        target_mean = (float(np.mean(R_tr.data, dtype=np.float64)) if par is None
+                       else par.mean(float(R_tr.data.sum(dtype=np.float64)), float(R_tr.nnz)))
+        params = self._build(dims, X.shape[1], rng, be.asarray if on_gpu else (lambda a: a), target_mean=target_mean)
         if self.optimizer == "sgd":
             opt = SGD(be, params, lr=self._learning_rate(0), momentum=float(self.momentum), weight_decay=float(self.l2))
         else:
@@ -473,12 +492,21 @@ class DeepAutoencoder(_ExplicitAutoencoder):
         self.refeed_loss_curve_ = []
 
         def batches(epoch):
-            return minibatches(X_tr.shape[0], int(self.batch_size), rng)
+            return minibatches(counts.size, int(self.batch_size), rng)
 
         def step(idx):
-            rows = np.sort(idx)
+            batch = np.sort(idx)
+            n_ratings = int(counts[batch].sum())
+            if n_ratings == 0:  # no ratings in the whole batch: no step (on every rank alike)
+                return
+            rows, offset, n_rows = (batch, 0, batch.size) if par is None else par.local_share(batch)
+            first = par is None or par.rank == 0  # counts the batch in the loss curves
             Xb = X_tr[rows]
-            if Xb.nnz == 0:
+            if Xb.nnz == 0:  # none of this rank's rows has a rating: a zero share of every gradient
+                for k in range(1 + refeed):
+                    for p in params:
+                        p.set_dense_grad().fill(0)
+                    yield Update(0.0, 0, curve=min(k, 1))
                 return
             targets = None if R_tr is X_tr else R_tr[rows].data
             base = None
@@ -486,12 +514,14 @@ class DeepAutoencoder(_ExplicitAutoencoder):
                 base = be.asarray(((bu_tr[rows] + self.rating_mean_)[:, np.newaxis]
                                    + self.item_bias_[np.newaxis, :]).astype(self.dtype_))
             self._zero_grads(params)
-            loss, dense = self._sparse_step(be, Xb, seed, self.n_updates_, want_dense=refeed > 0, targets=targets)
-            yield Update(loss * Xb.nnz, Xb.nnz)
+            loss, dense = self._sparse_step(be, Xb, seed, self.n_updates_, want_dense=refeed > 0, targets=targets,
+                                            n_ratings=n_ratings, row_offset=offset)
+            yield Update(loss * n_ratings, n_ratings if first else 0)
             for t in range(refeed):  # each re-feeding step reads the output of the pass before it
                 self._zero_grads(params)
-                loss, dense = self._dense_step(be, dense, seed, self.n_updates_, want_dense=t + 1 < refeed, base=base)
-                yield Update(loss, 1, curve=1)
+                loss, dense = self._dense_step(be, dense, seed, self.n_updates_, want_dense=t + 1 < refeed, base=base,
+                                               n_entries=n_rows * X_tr.shape[1], row_offset=offset)
+                yield Update(loss, 1 if first else 0, curve=1)
 
         validation = None
         if val is not None:
@@ -503,14 +533,18 @@ class DeepAutoencoder(_ExplicitAutoencoder):
                 err = self._predict_entries(S_hist, T_val, val_offsets).astype(np.float64) - T_val.data
                 if on_gpu:
                     self._publish()
+                if par is not None:
+                    return float(np.sqrt(par.mean(float(np.sum(err * err)), float(err.size))))
                 return float(np.sqrt(np.mean(err * err)))
             validation = Validation(rmse, "min", "val_rmse")
-        Trainer(self, params, opt, n_epochs=self.n_epochs,
-                curves=("loss_curve_", "refeed_loss_curve_")[:1 + (refeed > 0)],
-                validation=validation, patience=self.patience, learning_rate=self._learning_rate,
-                publish=(lambda: self._publish(be.to_host)) if on_gpu else None,
-                advice="lower learning_rate (dense re-feeding and deep SELU stacks are sensitive to it) or use "
-                       "optimizer='adam'").fit(batches, step)
+        trainer = Trainer(self, params, opt, n_epochs=self.n_epochs,
+                          curves=("loss_curve_", "refeed_loss_curve_")[:1 + (refeed > 0)],
+                          validation=validation, patience=self.patience, learning_rate=self._learning_rate,
+                          publish=(lambda: self._publish(be.to_host)) if on_gpu else None,
+                          advice="lower learning_rate (dense re-feeding and deep SELU stacks are sensitive to it) or "
+                                 "use optimizer='adam'", parallel=par)
+        with guarded(par):
+            trainer.fit(batches, step)
         self._drop_training_state()
         return self
 

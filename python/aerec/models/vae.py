@@ -27,7 +27,7 @@ from .. import kernels
 from .._threads import blas_threads, effective_n_threads
 from .._typing import DTypeLike, MatrixLike, RandomStateLike
 from .._validation import check_bool, check_layer_widths, check_scalar
-from ..distributed.mpi import DataParallel
+from ..distributed.mpi import DataParallel, guarded
 from ..engine import Adam, Trainer, Update, Validation, minibatches
 from ..engine.backend import array_namespace, backend_for, get_backend
 from ..engine.params import Parameter, xavier_uniform
@@ -265,10 +265,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
             if par is not None and device == "cuda":
                 raise ValueError("training over MPI runs on the CPU: pass device='cpu'")
         if par is not None:
-            par.set_rows(X.shape[0])
-            settings = {k: v for k, v in self.get_params().items() if k not in ("n_threads", "verbose")}
-            par.check_same("the fit's settings", n_items=X.shape[1], dtype=self.dtype_.name, params=settings,
-                           validation=X_val is not None)
+            par.setup(self, X, validation=X_val is not None)
         if not (X.nnz > 0 if par is None else par.any(X.nnz > 0)):
             raise ValueError("X has no interactions to learn from")
         be = get_backend(device, n_threads)
@@ -327,14 +324,8 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
                                     nan_diverges=False)
         trainer = Trainer(self, params, opt, n_epochs=self.n_epochs, validation=validation, patience=self.patience,
                           publish=publish if be.name == "cuda" else None, parallel=par)
-        try:
+        with guarded(par):
             trainer.fit(batches, step)
-        except (FloatingPointError, KeyboardInterrupt):
-            raise  # the trainer decides these on every rank alike
-        except Exception as exc:
-            if par is not None and par.size > 1:
-                par.abort(exc)  # only this rank failed: the others would wait for it forever
-            raise
         if not self.n_updates_:
             self.beta_ = 0.0
         return self
