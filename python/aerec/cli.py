@@ -284,29 +284,63 @@ def cmd_fit(args):
     explicit = not model._implicit
     users, items, ratings, what = _load_records(args.data, args.seed, explicit=explicit, sep=args.sep,
                                                 header=args.header)
+    comm = _mpi_world(model) if args.mpi else None
     if explicit:
         if ratings is None:
             raise UserError(f"{type(model).__name__} learns from ratings: the data needs a rating column")
         mapper = IdMapper(rating_col="r", duplicates="last")
-        with _user_errors(str(args.data)):
-            X = mapper.fit_transform({"user": users, "item": items, "r": ratings})
+        records = {"user": users, "item": items, "r": ratings}
     else:
-        with _user_errors(str(args.data)):
-            X, mapper = _implicit_matrix(users, items, ratings, args.threshold)
+        mapper = IdMapper(duplicates="last")
+        keep = np.ones(users.size, dtype=bool) if ratings is None else ratings > args.threshold
+        if not keep.any():
+            raise UserError(f"no rating is above the threshold {args.threshold}")
+        records = (users[keep], items[keep])
+    with _user_errors(str(args.data)):
+        if comm is None:
+            X = mapper.fit_transform(records)
+        else:  # every rank reads the records and learns the same ids (so the same item columns), then
+            # builds only the rows of its own block of users: the blocks stacked in rank order are X
+            mapper.fit(records)
+            block = np.array_split(np.arange(mapper.user_ids_.size), comm.size)[comm.rank]
+            cols = records if isinstance(records, tuple) else (records["user"], records["item"], records["r"])
+            mine = np.isin(cols[0], mapper.user_ids_[block])
+            own = tuple(c[mine] for c in cols)
+            X = mapper.transform_users(own if isinstance(records, tuple) else dict(zip(("user", "item", "r"), own)))
+            X = X[block]
     if args.verbose:
         model.set_params(verbose=True) if "verbose" in model.get_params() else None
+    fit_kw = {} if comm is None else {"comm": comm}
     t = time.perf_counter()
     with _user_errors("fit failed"):
-        model.fit(X)
+        model.fit(X, **fit_kw)
+    if comm is not None and comm.rank != 0:
+        return 0  # rank 0 writes the model file (every rank holds the same model)
     from .persistence import save
 
     try:
         save(model, args.out, mapper=mapper, extra={"threshold": np.array([args.threshold])})
     except OSError as exc:
         raise UserError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
-    print(f"fitted {type(model).__name__} on {what}: {X.shape[0]:,} users × {X.shape[1]:,} items, "
-          f"{X.nnz:,} entries in {time.perf_counter() - t:.1f} s → {args.out}")
+    ranks = f" on {comm.size} MPI ranks" if comm is not None else ""
+    print(f"fitted {type(model).__name__} on {what}{ranks}: {mapper.user_ids_.size:,} users × {X.shape[1]:,} items "
+          f"in {time.perf_counter() - t:.1f} s → {args.out}")
     return 0
+
+
+def _mpi_world(model):
+    """MPI.COMM_WORLD for 'aerec fit --mpi', or a user error saying what is missing."""
+    import inspect
+
+    if "comm" not in inspect.signature(model.fit).parameters:
+        raise UserError(f"{type(model).__name__} does not train over MPI (--mpi: MultVAE, MultDAE, AutoRec with "
+                        "item_based=False, DeepAutoencoder)")
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise UserError("--mpi needs mpi4py and an MPI library: pip install 'aerec[mpi]', then "
+                        "mpiexec -n 4 aerec fit … --mpi") from None
+    return MPI.COMM_WORLD
 
 
 def cmd_recommend(args):
@@ -534,6 +568,9 @@ def build_parser():
                           "'aerec recommend' applies it to histories)")
     fit.add_argument("--seed", type=int, default=0, help="seed of synthetic data")
     fit.add_argument("--verbose", action="store_true", help="a progress bar while fitting")
+    fit.add_argument("--mpi", action="store_true",
+                     help="train data-parallel over MPI: run as 'mpiexec -n N aerec fit … --mpi'; every rank reads "
+                          "the file, trains on its block of the users, and rank 0 writes the model")
     _add_file_options(fit)
     rec = sub.add_parser("recommend", help="top-k items, in your ids, for the users in a history file",
                          formatter_class=fmt,

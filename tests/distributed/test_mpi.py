@@ -91,3 +91,26 @@ def test_a_rank_that_goes_wrong_ends_every_rank(mode, expected, tmp_path):
     assert proc.returncode != 0 and not out.exists()
     if expected is not None:
         assert expected in proc.stderr, proc.stderr[-2000:]
+
+
+def test_the_command_line_trains_over_mpi(tmp_path):
+    """mpiexec -n 2 aerec fit … --mpi: each rank builds its users' rows, rank 0 writes an ordinary
+    model file (with the id maps) holding the one-process model."""
+    rng = np.random.default_rng(0)
+    lines = {(f"u{u}", f"i{i}"): int(rng.integers(1, 6)) for u in range(150) for i in rng.choice(60, 15)}
+    data = tmp_path / "ratings.csv"
+    data.write_text("user,item,rating\n" + "".join(f"{u},{i},{r}\n" for (u, i), r in lines.items()))
+    args = ["fit", str(data), "--model", "MultDAE", "--param", "n_epochs=2", "--param", "batch_size=32",
+            "--param", "random_state=0", "--param", "n_threads=1", "--threshold", "2"]
+    cmd = [MPIEXEC, "-n", "2", "-launcher", "fork", sys.executable, "-m", "aerec", *args, "--mpi",
+           "--out", str(tmp_path / "mpi.npz")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=LIMIT_S, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("on 2 MPI ranks") == 1  # rank 0 alone reports and writes
+    from aerec.cli import main
+
+    assert main([*args, "--out", str(tmp_path / "one.npz")]) == 0
+    (a, mapper), b = aerec.load(tmp_path / "mpi.npz", return_mapper=True), aerec.load(tmp_path / "one.npz")
+    assert mapper.user_ids_.size == 150
+    for W, V in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        assert np.abs(W - V).max() <= 1e-5 * np.abs(V).max()
