@@ -333,7 +333,7 @@ def _mpi_world(model):
     import inspect
 
     if "comm" not in inspect.signature(model.fit).parameters:
-        raise UserError(f"{type(model).__name__} does not train over MPI (--mpi: MultVAE, MultDAE, AutoRec with "
+        raise UserError(f"{type(model).__name__} does not train over MPI (--mpi: MultVAE, MultDAE, EASE, AutoRec with "
                         "item_based=False, DeepAutoencoder)")
     try:
         from mpi4py import MPI

@@ -402,7 +402,13 @@ def evaluate_rankings(recommended: ArrayLike, y_true: MatrixLike,
     k_max = max(ks)
     Y = _relevant(y_true)
     rec = _check_recommended(recommended, Y, k_max)
-    hits, n_rel = _hits(rec, Y), np.diff(Y.indptr).astype(np.int64)
+    return _summarize(_hits(rec, Y), np.diff(Y.indptr).astype(np.int64), ks)
+
+
+def _summarize(hits, n_rel, ks):
+    """evaluate_rankings' averages from the hit matrix ``(n_users, max(ks))`` and the users' numbers of
+    relevant items (``aerec.distributed`` gathers both from partitions and calls this, so its numbers
+    are the single-machine ones)."""
     scored = n_rel > 0
     n = int(scored.sum())
     out = {}

@@ -17,6 +17,8 @@ def fitted_arrays(model):
         arrays = {f"W{i}": W for i, W in enumerate(model.coefs_)}
         arrays.update({f"b{i}": b for i, b in enumerate(model.intercepts_)})
         return arrays
+    if hasattr(model, "B_"):
+        return {"B": model.B_}
     if hasattr(model, "encoder_coefs_"):
         return {**{f"enc{i}": W for i, W in enumerate(model.encoder_coefs_)},
                 **{f"dec{i}": W for i, W in enumerate(model.decoder_coefs_)},
@@ -38,6 +40,8 @@ def main(out, model_name, mode):
         model = aerec.AutoRec(item_based=False, n_components=16, **kw)
     elif model_name == "AutoRec-rprop":  # full batch
         model = aerec.AutoRec(item_based=False, optimizer="rprop", n_components=16, **kw)
+    elif model_name == "EASE":  # the Gram matrices summed over the ranks
+        model = aerec.EASE(l2=20.0, n_threads=1)
     elif model_name == "DeepAutoencoder":  # SGD, dense re-feeding, bias baseline
         model = aerec.DeepAutoencoder(hidden_dims=(16, 8), **kw)
     if mode == "mismatch" and comm.rank == comm.size - 1:
@@ -60,7 +64,7 @@ def main(out, model_name, mode):
     model.fit(X_local, comm=comm)
     if comm.rank == 0:
         arrays = fitted_arrays(model)
-        np.savez(out, loss=np.asarray(model.loss_curve_), **arrays)
+        np.savez(out, loss=np.asarray(getattr(model, "loss_curve_", [])), **arrays)
 
 
 if __name__ == "__main__":

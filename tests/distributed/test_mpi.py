@@ -72,6 +72,15 @@ def test_n_ranks_give_the_one_process_model(model, n, tmp_path):
             np.testing.assert_array_equal(np.load(out2)[name], got[name])
 
 
+def test_ease_sums_the_gram_matrices_over_ranks_bit_for_bit(tmp_path):
+    """0/1 data: the Gram matrices hold whole numbers, so their sum over ranks is exact and B is the
+    one-process B bit for bit."""
+    proc, out = run(3, "EASE", "ok", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    X = make_synthetic((240, 120, 240 * 12), random_state=3)
+    np.testing.assert_array_equal(np.load(out)["B"], aerec.EASE(l2=20.0, n_threads=1).fit(X).B_)
+
+
 def test_one_rank_is_bit_identical_to_one_process(tmp_path):
     proc, out = run(1, "MultVAE", "ok", tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -101,6 +101,35 @@ def test_ease_blocked_inverse_bit_identical_across_runs_and_threads(dtype):
         np.testing.assert_array_equal(fits[0].B_, f.B_)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("positive", [False, True])
+def test_ease_fit_gram_is_fit(dtype, positive):
+    """fit_gram(XᵀX summed over row blocks) runs fit's code from G on: the same B, bit for bit, and G
+    left unmodified; 700 items (several tiles of the blocked inverse)."""
+    from aerec import kernels
+
+    X = sp.random(600, 700, density=0.05, format="csr", random_state=4)
+    want = aerec.EASE(l2=10.0, dtype=dtype, positive=positive).fit(X)
+    Xb = sp.csr_array(X, dtype=np.float32)
+    Xb.data[:] = 1
+    G = sum(kernels.sparse_gram(Xb[s:s + 150]).astype(np.float64) for s in range(0, 600, 150))
+    G0 = G.copy()
+    got = aerec.EASE(l2=10.0, dtype=dtype, positive=positive).fit_gram(G)
+    np.testing.assert_array_equal(got.B_, want.B_)
+    np.testing.assert_array_equal(G, G0)
+    assert got.n_features_in_ == 700 and got.dtype_ == np.dtype(dtype)
+    np.testing.assert_array_equal(got.recommend(X[:10], k=5)[0], want.recommend(X[:10], k=5)[0])
+
+
+def test_ease_fit_gram_refuses_what_is_not_a_gram_matrix():
+    with pytest.raises(ValueError, match="square"):
+        aerec.EASE().fit_gram(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="NaN"):
+        aerec.EASE().fit_gram(np.full((3, 3), np.nan))
+    with pytest.raises(ValueError, match="l2"):
+        aerec.EASE(l2=-1.0).fit_gram(np.eye(3))
+
+
 @pytest.mark.parametrize("make", [small_vae, small_dae], ids=["vae", "dae"])
 @pytest.mark.parametrize("amx", ["native", "fallback"])
 def test_recommend_bfloat16_is_the_bf16_output_layer(data, make, amx, monkeypatch):

@@ -160,6 +160,11 @@ class DataParallel:
         self.comm.Allreduce(self.MPI.IN_PLACE, out, op=self.MPI.SUM)
         return out
 
+    def sum_inplace(self, a):
+        """A C-contiguous array replaced by its sum over the ranks (one Allreduce, no copy)."""
+        self.comm.Allreduce(self.MPI.IN_PLACE, a, op=self.MPI.SUM)
+        return a
+
     def max(self, value):
         """The largest of the ranks' values."""
         return float(self.comm.allreduce(float(value), op=self.MPI.MAX))

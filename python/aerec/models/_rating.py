@@ -265,15 +265,20 @@ class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
 
     def _rmse(self, X, y):
         """RMSE of the predictions from history X at y's stored ratings (RecommenderBase.score)."""
-        X = self._validate(X, reset=False)
         if y.nnz == 0:
             raise ValueError("y has no ratings to score")
+        err = self._errors(X, y)
+        return float(np.sqrt(np.mean(err * err)))
+
+    def _errors(self, X, y):
+        """float64 prediction − rating at y's stored entries (CSR order of the samples) from history X;
+        what ``_rmse`` averages, and what ``aerec.distributed`` sums partition by partition."""
+        X = self._validate(X, reset=False)
         T = self._samples(y, "y")
         S, offsets = self._history(X)
         with blas_threads(self._blas_threads()):
             pred = self._predict_entries(S, T, offsets)
-        err = pred.astype(np.float64) - T.data
-        return float(np.sqrt(np.mean(err * err)))
+        return pred.astype(np.float64) - T.data
 
     def _score_blocks(self, X, batch_size=None, clip=True):
         """Yield ``(row slice, dense predictions)`` over X's user rows, a block at a time."""

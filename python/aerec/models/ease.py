@@ -10,7 +10,8 @@ single-threaded, which dominated the fit.
 
 from __future__ import annotations
 
-from typing import Optional
+import contextlib
+from typing import Any, Optional
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
@@ -19,6 +20,7 @@ from .._linalg import cholesky_inverse
 from .._threads import blas_threads, effective_n_threads
 from .._typing import DTypeLike, MatrixLike, RandomStateLike
 from .._validation import check_bool, check_scalar
+from ..distributed.mpi import DataParallel
 from ..engine.backend import CpuBackend, get_backend
 from ..engine.trainer import Progress
 from ._base import RecommenderBase, available_memory_bytes
@@ -123,27 +125,93 @@ class EASE(RecommenderBase):
             )
         return need
 
-    def fit(self, X: MatrixLike, y: Optional[MatrixLike] = None) -> EASE:
-        """Fit B on users × items interactions X (y, if given, is added: X ∪ y)."""
+    def _check_params(self):
         check_scalar(self.l2, "l2", low=0.0, low_inclusive=False)
         check_bool(self.positive, "positive")
         if self.max_memory is not None:
             check_scalar(self.max_memory, "max_memory", low=0, low_inclusive=False)
-        self.dtype_ = self._dtype()
-        X = self._validate(X, reset=True)
-        X = self._with_y(X, y)
-        _, n_threads, device = self._resolve_common()
-        self.n_threads_, self.device_ = n_threads, device
+
+    def fit(self, X: MatrixLike, y: Optional[MatrixLike] = None, *, comm: Any = None) -> EASE:
+        """Fit B on users × items interactions X (y, if given, is added: X ∪ y).
+
+        ``comm`` (an mpi4py communicator): every rank passes its block of users, the Gram matrices
+        XᵀX are summed over the ranks (one Allreduce of n_items² values), and every rank solves for
+        the same B — no rank holds the whole of X. CPU only.
+        """
+        par = None if comm is None else DataParallel(comm)
+        with contextlib.nullcontext() if par is None else par.together("checking the fit's input"):
+            self._check_params()
+            self.dtype_ = self._dtype()
+            X = self._validate(X, reset=True)
+            X = self._with_y(X, y)
+            _, n_threads, device = self._resolve_common()
+            if par is not None:
+                device = "cpu"  # the Gram matrices are summed from host memory
+            self.n_threads_, self.device_ = n_threads, device
+        if par is not None:
+            par.setup(self, X)
+            self._memory_check(X.shape[1], self.dtype_)
+            gram = CpuBackend(n_threads).sparse_gram(X)  # C-ordered; its transpose is what _solve factors
+            par.sum_inplace(gram)
+            bar = Progress(4, self.verbose, "EASE", unit="step")
+            self.B_ = self._solve(lambda: gram.T, X.shape[1], n_threads, bar)
+            bar.close()
+            return self
         n = X.shape[1]
         self._memory_check(n, self.dtype_)
         bar = Progress(4, self.verbose, "EASE", unit="step")
         if device == "cuda":
-            self.B_ = self._fit_cuda(X, n, bar)
+            be = get_backend("cuda", self.n_threads_)
+            self.B_ = self._solve_cuda(be, lambda: be.sparse_gram(X), n, bar)
             bar.close()
             return self
         # Gram matrix XᵀX from the nonzeros (native, Σ_u n_u² work). G is symmetric, so its
         # transpose — a Fortran-ordered view — is the same matrix for BLAS/LAPACK, without a copy.
-        G = CpuBackend(n_threads).sparse_gram(X).T
+        self.B_ = self._solve(lambda: CpuBackend(n_threads).sparse_gram(X).T, n, n_threads, bar)
+        bar.close()
+        return self
+
+    def fit_gram(self, G):
+        """Fit B from a precomputed Gram matrix ``G = XᵀX`` (n_items × n_items) instead of X.
+
+        For Gram matrices summed over partitions of the users, e.g. by
+        ``aerec.distributed.gram_dask``: ``EASE().fit_gram(gram_dask(...)).B_`` is bit-identical to
+        ``EASE().fit(X).B_`` when G is the same matrix as XᵀX of ``fit``'s binarised X (exact for
+        0/1 data: the counts are whole numbers). G must be symmetric, with the interactions already
+        binarised (or weighted) as ``fit`` would; it is cast to ``dtype`` and not modified. Everything
+        after the Gram matrix — l2, the inverse, ``positive``, ``device`` — is ``fit``'s own code.
+        The number of users is not needed: B depends on X only through XᵀX.
+        """
+        self._check_params()
+        self.dtype_ = self._dtype()
+        shape = getattr(G, "shape", None)
+        if shape is None or len(shape) != 2 or shape[0] != shape[1] or shape[0] < 1:
+            raise ValueError(f"G must be a square n_items × n_items matrix, got shape {shape}")
+        G = np.asarray(G)
+        if G.dtype.kind not in "iuf":
+            raise TypeError(f"G must hold real numbers, got dtype {G.dtype}")
+        if not np.isfinite(G).all():
+            raise ValueError("G contains NaN or infinite values")
+        _, n_threads, device = self._resolve_common()
+        self.n_threads_, self.device_ = n_threads, device
+        n = G.shape[0]
+        self.n_features_in_ = n
+        self.__dict__.pop("feature_names_in_", None)
+        self._memory_check(n, self.dtype_)
+        bar = Progress(4, self.verbose, "EASE", unit="step")
+        if device == "cuda":
+            be = get_backend("cuda", self.n_threads_)
+            self.B_ = self._solve_cuda(be, lambda: be.asarray(np.ascontiguousarray(G, dtype=self.dtype_)), n, bar)
+        else:
+            # a C-ordered copy in the fitted dtype, seen through its transpose as fit sees its G
+            self.B_ = self._solve(lambda: np.array(G, dtype=self.dtype_, order="C", copy=True).T, n, n_threads, bar)
+        bar.close()
+        return self
+
+    def _solve(self, make_gram, n, n_threads, bar):
+        """B on the CPU from ``make_gram()``, G = XᵀX (Fortran-ordered; the only reference, so that
+        it is freed once factored): fit and fit_gram share everything from G onward."""
+        G = make_gram()
         bar.update(step="Gram XᵀX")
         G[np.diag_indices(n)] += self.dtype_.type(self.l2)
         # P = G⁻¹ by a blocked Cholesky and blocked triangular solves on single-threaded BLAS tiles
@@ -165,20 +233,20 @@ class EASE(RecommenderBase):
         P[np.diag_indices(n)] = 0
         if self.positive:
             np.maximum(P, 0, out=P)
-        self.B_ = np.ascontiguousarray(P)
+        B = np.ascontiguousarray(P)
         bar.update(step="B")
-        bar.close()
-        return self
+        return B
 
-    def _fit_cuda(self, X, n, bar):
-        """B on the GPU: the Gram kernel, then cuSOLVER's Cholesky (through CuPy) and triangular
-        solves: G = LLᵀ, L⁻¹ by solving LY = I, P = G⁻¹ = L⁻ᵀL⁻¹ (a GEMM). Returns B on the host."""
-        be = get_backend("cuda", self.n_threads_)
+    def _solve_cuda(self, be, make_gram, n, bar):
+        """B on the GPU from ``make_gram()``, G = XᵀX on the device: cuSOLVER's Cholesky (through
+        CuPy) and triangular solves: G = LLᵀ, L⁻¹ by solving LY = I, P = G⁻¹ = L⁻ᵀL⁻¹ (a GEMM).
+        Returns B on the host."""
         cp = be.xp
         from cupyx.scipy.linalg import solve_triangular
 
-        G = be.sparse_gram(X)
+        G = make_gram()
         bar.update(step="Gram XᵀX")
+
         G.ravel()[:: n + 1] += self.dtype_.type(self.l2)
         L = cp.linalg.cholesky(G)
         del G
