@@ -66,7 +66,7 @@ html_title = f"aerec {release}"
 # Each module below lists its public API in __all__; a name missing from api.rst is a build warning
 # (an error under -W), so the reference cannot silently fall behind the code.
 _DOCUMENTED_MODULES = ["aerec", "aerec.data", "aerec.datasets", "aerec.metrics", "aerec.model_selection",
-                       "aerec.kernels", "aerec.persistence"]
+                       "aerec.kernels", "aerec.persistence", "aerec.distributed", "aerec.distributed.mpi"]
 _NOT_DOCUMENTED = {"aerec.__version__", "aerec.kernels", "aerec.datasets", "aerec.metrics",
                    "aerec.model_selection"}  # the version string, and the submodules with their own sections
 
