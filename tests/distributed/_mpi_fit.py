@@ -61,11 +61,38 @@ def main(out, model_name, mode):
                 raise RuntimeError("a failure only rank 1 sees")
             return real(*args, **kwargs)
         model._train_step = train_step
-    model.fit(X_local, comm=comm)
+    fit_kw = {}
+    if mode == "val":  # each rank validates on its own block of validation users; early stopping
+        V = make_synthetic((90, 120, 90 * 12), random_state=4)
+        vb = np.linspace(0, 90, comm.size + 1).round().astype(int)
+        V = V[vb[comm.rank]:vb[comm.rank + 1]]
+        fit_kw = dict(zip(("X_val", "y_val"), validation_pair(V)))
+        model.set_params(n_epochs=6, patience=2, early_stopping=True)
+    model.fit(X_local, comm=comm, **fit_kw)
     if comm.rank == 0:
         arrays = fitted_arrays(model)
-        np.savez(out, loss=np.asarray(getattr(model, "loss_curve_", [])), **arrays)
+        np.savez(out, loss=np.asarray(getattr(model, "loss_curve_", [])),
+                 val=np.asarray(getattr(model, "validation_scores_", [])),
+                 best=np.asarray([-1 if getattr(model, "best_epoch_", None) is None else model.best_epoch_]),
+                 **arrays)
+        model.save(out + ".model.npz")
+    comm.Barrier()
+    if mode == "ok":  # rank 0 wrote an ordinary model file; every rank loads it and gets its own model
+        loaded = aerec.load(out + ".model.npz")
+        for name, a in fitted_arrays(loaded).items():
+            if not np.array_equal(a, fitted_arrays(model)[name]):
+                raise AssertionError(f"rank {comm.rank}: the loaded {name} differs from this rank's model")
 
+
+def validation_pair(V, split=100):
+    """Validation rows' history (their items below ``split``) and target (the items from ``split`` on)."""
+    import scipy.sparse as sp
+
+    C = V.tocoo()
+    keep = C.col < split
+    hist = sp.csr_array((C.data[keep], (C.row[keep], C.col[keep])), shape=V.shape)
+    target = sp.csr_array((C.data[~keep], (C.row[~keep], C.col[~keep])), shape=V.shape)
+    return hist, target
 
 if __name__ == "__main__":
     main(*sys.argv[1:])

@@ -89,6 +89,25 @@ def test_one_rank_is_bit_identical_to_one_process(tmp_path):
         np.testing.assert_array_equal(np.load(out)[name], want)
 
 
+def test_validation_and_early_stopping_are_collective(tmp_path):
+    """Each rank validates on its own users; the reduced NDCG equals one process's on all of them,
+    and every rank stops at, and restores, the same epoch."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import _mpi_fit
+    finally:
+        sys.path.pop(0)
+    proc, out = run(3, "MultVAE", "val", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    X = make_synthetic((240, 120, 240 * 12), random_state=3)
+    X_val, y_val = _mpi_fit.validation_pair(make_synthetic((90, 120, 90 * 12), random_state=4))
+    ref = aerec.MultVAE(hidden_dims=(32,), n_components=8, anneal_steps=10, n_epochs=6, batch_size=64,
+                        random_state=0, n_threads=1, patience=2, early_stopping=True).fit(X, X_val=X_val, y_val=y_val)
+    got = np.load(out)
+    np.testing.assert_allclose(got["val"], ref.validation_scores_, rtol=1e-5)
+    assert int(got["best"][0]) == ref.best_epoch_
+
+
 @pytest.mark.parametrize("mode,expected", [
     ("mismatch", "the fit's settings differ across MPI ranks: rank 2 has"),
     ("raise", "checking the fit's input failed on MPI rank 1: ValueError: X contains NaN"),
