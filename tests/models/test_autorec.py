@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _gradcheck import check_step_gradients
 from _ratings import ML100K, read_ml100k, split_entries, synthetic_ratings
 
 import aerec
@@ -70,21 +71,10 @@ def test_gradients_match_finite_differences(ratings, item_based, optimizer, inpu
 
     def loss():
         for p in params:
-            p.grad.fill(0)
+            p.set_dense_grad().fill(0)
         return model._accumulate(be, S, params, 1.0 / S.nnz, 0, 0, 0, inputs=inputs) / S.nnz
 
-    loss()
-    grads = [p.grad.copy() for p in params]
-    for p, g in zip(params, grads):
-        flat = p.value.reshape(-1)
-        for k in rng.choice(flat.size, size=min(6, flat.size), replace=False):
-            old = flat[k]
-            flat[k] = old + 1e-6
-            up = loss()
-            flat[k] = old - 1e-6
-            down = loss()
-            flat[k] = old
-            np.testing.assert_allclose(g.reshape(-1)[k], (up - down) / 2e-6, rtol=1e-5, atol=1e-8, err_msg=p.name)
+    check_step_gradients(params, loss, rng)
 
 
 def test_load_rejects_mismatched_arrays(ratings, tmp_path):

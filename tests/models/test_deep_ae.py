@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _gradcheck import check_step_gradients
 from _ratings import read_ml100k, split_entries, synthetic_ratings
 
 import aerec
@@ -46,28 +47,15 @@ def test_refeed_runs_and_loss_decreases(ratings, refeed):
     assert -model.score(train, test) < mean_rmse - 0.05
 
 
-def _numeric_check(model, step, rng, n_checks=5, eps=1e-6):
-    """Compare the accumulated parameter gradients of ``step()`` (→ loss) with central differences."""
-    params = model._params
+def _numeric_check(model, step, rng):
+    """The accumulated parameter gradients of ``step()`` (→ loss) against central differences."""
 
     def loss():
-        for p in params:
+        for p in model._params:
             p.set_dense_grad().fill(0)
         return step()
 
-    loss()
-    grads = [p.dense_grad().copy() for p in params]  # row-compact gradients (the sparse step's) made dense
-    for p, g in zip(params, grads):
-        flat = p.value.reshape(-1)
-        for k in rng.choice(flat.size, size=min(n_checks, flat.size), replace=False):
-            old = flat[k]
-            flat[k] = old + eps
-            up = loss()
-            flat[k] = old - eps
-            down = loss()
-            flat[k] = old
-            np.testing.assert_allclose(g.reshape(-1)[k], (up - down) / (2 * eps), rtol=1e-5, atol=1e-8,
-                                       err_msg=p.name)
+    check_step_gradients(model._params, loss, rng, n_checks=5)
 
 
 @pytest.mark.parametrize("constrained", [False, True])
