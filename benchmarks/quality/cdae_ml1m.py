@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _implicit_common import data_dir, fmt, log, machine_lines, markdown_table  # noqa: E402
