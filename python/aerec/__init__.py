@@ -18,7 +18,7 @@ from importlib.metadata import version as _version
 
 from . import datasets, kernels, metrics, model_selection
 from ._config import config, show_config
-from .models import EASE, AutoRec, DeepAutoencoder, MultDAE, MultVAE, Popularity
+from .models import CDAE, EASE, AutoRec, DeepAutoencoder, MultDAE, MultVAE, Popularity
 from .persistence import load
 
 try:
@@ -26,5 +26,5 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from an unusual layout
     __version__ = "0.0.0"
 
-__all__ = ["AutoRec", "DeepAutoencoder", "MultVAE", "MultDAE", "EASE", "Popularity", "load", "kernels", "datasets",
-           "metrics", "model_selection", "show_config", "config", "__version__"]
+__all__ = ["AutoRec", "DeepAutoencoder", "MultVAE", "MultDAE", "CDAE", "EASE", "Popularity", "load", "kernels",
+           "datasets", "metrics", "model_selection", "show_config", "config", "__version__"]

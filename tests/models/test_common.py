@@ -78,6 +78,8 @@ CASES = [
                           early_stopping=True, validation_fraction=0.2, random_state=0), "implicit", width=8),
     Case("MultDAE", _with(aerec.MultDAE, n_components=16, n_epochs=4, batch_size=32, early_stopping=True,
                           validation_fraction=0.2, random_state=0), "implicit", width=16),
+    Case("CDAE", _with(aerec.CDAE, n_components=8, n_epochs=4, batch_size=32, learning_rate=0.01, fold_in_steps=3,
+                       early_stopping=True, validation_fraction=0.2, random_state=0), "implicit", width=8),
     Case("EASE", _with(aerec.EASE, l2=10.0), "implicit", trained=False),  # closed form: no seed, no epochs
     Case("Popularity", _with(aerec.Popularity), "implicit", trained=False),  # counts: no seed, no epochs
 ]
@@ -232,9 +234,14 @@ BAD = {
     "activation": ["softmax", "softplus"],
     "validation_fraction": [1.5],  # MultVAE/MultDAE check it only with early_stopping=True, as their cases set
     "lr_decay": [0.0],
+    "loss": ["hinge", None],
+    "negative_ratio": [-1.0, float("nan"), "many"],
+    "fold_in_steps": [-1, 2.5],
+    "fold_in_lr": [0.0, -0.1],
 }
 #: bad for some estimators only (valid for the others that have the parameter)
-BAD_FOR = {"DeepAutoencoder": {"optimizer": ["rprop"], "hidden_dims": [()]}}  # rprop: AutoRec's; (): MultDAE's
+#: (rprop: AutoRec's; (): MultDAE's; CDAE has no GPU path, so 'cuda' is refused naming device)
+BAD_FOR = {"DeepAutoencoder": {"optimizer": ["rprop"], "hidden_dims": [()]}, "CDAE": {"device": ["cuda"]}}
 #: what the message must say, where not the parameter's name
 MESSAGE = {"dtype": "float32 or float64"}
 BAD_CASES = [pytest.param(case, param, value, id=f"{name}-{param}={value!r}")

@@ -4,9 +4,10 @@ autoencoders share ``_rating``; every trained model plugs a step function into t
 """
 
 from .autorec import AutoRec
+from .cdae import CDAE
 from .deep_ae import DeepAutoencoder
 from .ease import EASE
 from .popularity import Popularity
 from .vae import MultDAE, MultVAE
 
-__all__ = ["AutoRec", "DeepAutoencoder", "MultVAE", "MultDAE", "EASE", "Popularity"]
+__all__ = ["AutoRec", "DeepAutoencoder", "MultVAE", "MultDAE", "CDAE", "EASE", "Popularity"]
