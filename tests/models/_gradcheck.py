@@ -5,25 +5,30 @@ from __future__ import annotations
 import numpy as np
 
 
-def check_step_gradients(params, step, rng, *, n_checks=6, eps=1e-6, rtol=1e-5, atol=1e-8, penalty_grad=None):
+def check_step_gradients(params, step, rng, *, n_checks=6, eps=1e-6, rtol=1e-5, atol=1e-8, penalty_grad=None,
+                         entries=None):
     """Compare the gradients one call of ``step()`` leaves in ``params`` with central differences of
     the loss it returns, at ``n_checks`` random entries of every parameter (float64 models).
 
     ``step()`` must zero the gradients it accumulates into. Row-compact gradients are made dense.
-    ``penalty_grad(p, value)``: a term the optimiser adds to the gradient rather than the step (a
-    weight decay), subtracted from the numeric derivative of a loss that reports it.
+    ``penalty_grad(p, value, k)``: a term the optimiser adds to the gradient of entry k rather than
+    the step (a weight decay), subtracted from the numeric derivative of a loss that reports it.
+    ``entries(p)``: the flat indices to check in ``p`` instead of random ones (None: random).
     """
     step()
     grads = [p.dense_grad().copy() for p in params]
     for p, g in zip(params, grads):
         flat = p.value.reshape(-1)
-        for k in rng.choice(flat.size, size=min(n_checks, flat.size), replace=False):
+        picks = entries(p) if entries is not None else None
+        if picks is None:
+            picks = rng.choice(flat.size, size=min(n_checks, flat.size), replace=False)
+        for k in picks:
             old = flat[k]
             flat[k] = old + eps
             up = step()
             flat[k] = old - eps
             down = step()
             flat[k] = old
-            numeric = (up - down) / (2 * eps) - (penalty_grad(p, old) if penalty_grad else 0.0)
-            np.testing.assert_allclose(g.reshape(-1)[k], numeric, rtol=rtol, atol=atol, err_msg=p.name)
+            numeric = (up - down) / (2 * eps) - (penalty_grad(p, old, k) if penalty_grad else 0.0)
+            np.testing.assert_allclose(g.reshape(-1)[k], numeric, rtol=rtol, atol=atol, err_msg=f"{p.name}[{k}]")
     return grads

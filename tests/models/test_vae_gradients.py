@@ -36,5 +36,5 @@ def test_train_step_gradients_match_central_differences(make, hidden_dims, activ
         return model._train_step(be, X, params, beta, seed=5, step=2)
 
     # the l2 term is reported in the loss but its gradient is Adam's weight_decay (2·l2·W)
-    grads = check_step_gradients(params, loss, rng, penalty_grad=lambda p, w: 2 * l2 * w if p.decay else 0.0)
+    grads = check_step_gradients(params, loss, rng, penalty_grad=lambda p, w, k: 2 * l2 * w if p.decay else 0.0)
     assert np.abs(grads[0]).max() > 0  # the first layer's row-compact gradient, made dense
