@@ -79,6 +79,9 @@ CASES = [
     Case("MultDAE", _with(aerec.MultDAE, n_components=16, n_epochs=4, batch_size=32, early_stopping=True,
                           validation_fraction=0.2, random_state=0), "implicit", width=16),
     Case("EASE", _with(aerec.EASE, l2=10.0), "implicit", trained=False),  # closed form: no seed, no epochs
+    Case("EDLAE", _with(aerec.EDLAE, l2=10.0, dropout=0.25), "implicit", trained=False),  # EASE's closed form
+    Case("EDLAE-low-rank", _with(aerec.EDLAE, l2=10.0, dropout=0.25, n_components=8, n_iter=3), "implicit",
+         trained=False, width=8),  # deterministic ALS: no seed, no epochs
     Case("Popularity", _with(aerec.Popularity), "implicit", trained=False),  # counts: no seed, no epochs
 ]
 TRAINED = [c for c in CASES if c.trained]
@@ -232,6 +235,7 @@ BAD = {
     "activation": ["softmax", "softplus"],
     "validation_fraction": [1.5],  # MultVAE/MultDAE check it only with early_stopping=True, as their cases set
     "lr_decay": [0.0],
+    "n_iter": [-1, 1.5, "x"],
 }
 #: bad for some estimators only (valid for the others that have the parameter)
 BAD_FOR = {"DeepAutoencoder": {"optimizer": ["rprop"], "hidden_dims": [()]}}  # rprop: AutoRec's; (): MultDAE's

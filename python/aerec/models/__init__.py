@@ -6,7 +6,8 @@ autoencoders share ``_rating``; every trained model plugs a step function into t
 from .autorec import AutoRec
 from .deep_ae import DeepAutoencoder
 from .ease import EASE
+from .edlae import EDLAE
 from .popularity import Popularity
 from .vae import MultDAE, MultVAE
 
-__all__ = ["AutoRec", "DeepAutoencoder", "MultVAE", "MultDAE", "EASE", "Popularity"]
+__all__ = ["AutoRec", "DeepAutoencoder", "MultVAE", "MultDAE", "EASE", "EDLAE", "Popularity"]

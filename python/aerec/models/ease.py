@@ -87,7 +87,7 @@ class _ZeroDiagonalItemItem(RecommenderBase):
         d = np.diag(P).copy()
         P /= -d[np.newaxis, :]
         P[np.diag_indices(n)] = 0
-        if self.positive:
+        if getattr(self, "positive", False):
             np.maximum(P, 0, out=P)
         B = np.ascontiguousarray(P)
         bar.update(step="B")
@@ -117,7 +117,7 @@ class _ZeroDiagonalItemItem(RecommenderBase):
         d = P.diagonal().copy()
         P /= -d[cp.newaxis, :]
         P.ravel()[:: n + 1] = 0
-        if self.positive:
+        if getattr(self, "positive", False):
             cp.maximum(P, 0, out=P)
         B = be.to_host(P)
         bar.update(step="B")
