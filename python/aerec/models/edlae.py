@@ -93,8 +93,9 @@ class EDLAE(_ZeroDiagonalItemItem):
 
     Parameters
     ----------
-    l2 : float, default=100.0
-        The L2 penalty λ on B, added to the dropout penalty.
+    l2 : float, default=200.0
+        The L2 penalty λ on B, added to the dropout penalty (200 with p = 0.5 was best on ML-1M's
+        validation users).
     dropout : float, default=0.33
         Dropout probability p of the input, in [0, 1): the penalty on B's row i is
         p / (1 − p) · (XᵀX)_ii. 0 gives EASE.
@@ -164,7 +165,7 @@ class EDLAE(_ZeroDiagonalItemItem):
     _penalty_hint = "increase l2 or dropout"
     _gram_label = "XᵀX + Λ"
 
-    def __init__(self, l2: float = 100.0, dropout: float = 0.33, n_components: Optional[int] = None, *,
+    def __init__(self, l2: float = 200.0, dropout: float = 0.33, n_components: Optional[int] = None, *,
                  n_iter: int = 10, binarize: bool = True, dtype: DTypeLike = "float32",
                  max_memory: Optional[int] = None, n_threads: Optional[int] = None, device: str = "auto",
                  random_state: RandomStateLike = None, verbose: bool = False) -> None:
