@@ -18,7 +18,8 @@ ALL_ESTIMATORS = [getattr(models, name) for name in models.__all__]
 def _small(est):
     """Tiny settings so the ~40 checks per estimator stay fast."""
     params = est.get_params()
-    small = {"n_epochs": 2, "batch_size": 16, "hidden_dims": (8,), "n_components": 4, "n_threads": 1,
+    small = {"n_epochs": 2, "batch_size": 16, "hidden_dims": (8,), "n_threads": 1,
+             "n_components": 1 if isinstance(est, aerec.EDLAE) else 4,  # EDLAE's k <= n_items: the checks use 2
              "random_state": 0, "l2": 10.0 if isinstance(est, aerec.EASE) else params.get("l2")}
     return est.set_params(**{k: v for k, v in small.items() if k in params})
 
@@ -26,6 +27,7 @@ def _small(est):
 ESTIMATORS = [_small(cls()) for cls in ALL_ESTIMATORS]
 if hasattr(aerec, "AutoRec"):  # the user-based variant too: it folds in any rows, so every check applies
     ESTIMATORS.append(_small(aerec.AutoRec(item_based=False)))
+ESTIMATORS.append(_small(aerec.EDLAE()).set_params(n_components=None))  # the full-rank form too (no transform)
 
 _ITEM_BASED = ("item-based AutoRec encodes items over the training users, so predict/score need exactly the "
                "users it was fitted on as rows (API.md); this check passes other rows")

@@ -1,6 +1,6 @@
 """aerec — autoencoder collaborative filtering with hand-written C++ kernels.
 
-AutoRec, deep autoencoders with dense re-feeding, Mult-VAE/Mult-DAE and EASE behind a scikit-learn
+AutoRec, deep autoencoders with dense re-feeding, Mult-VAE/Mult-DAE, EASE and EDLAE behind a scikit-learn
 API. The kernels (sparse encoder, masked decoder, fused losses, activations and dropout, optimiser
 steps, top-k) live in ``aerec.kernels``; ``aerec.show_config()`` says how this copy was built.
 """
@@ -18,7 +18,7 @@ from importlib.metadata import version as _version
 
 from . import datasets, kernels, metrics, model_selection
 from ._config import config, show_config
-from .models import CDAE, EASE, AutoRec, DeepAutoencoder, MultDAE, MultVAE, Popularity
+from .models import CDAE, EASE, EDLAE, AutoRec, DeepAutoencoder, MultDAE, MultVAE, Popularity
 from .persistence import load
 
 try:
@@ -26,5 +26,5 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from an unusual layout
     __version__ = "0.0.0"
 
-__all__ = ["AutoRec", "DeepAutoencoder", "MultVAE", "MultDAE", "CDAE", "EASE", "Popularity", "load", "kernels",
-           "datasets", "metrics", "model_selection", "show_config", "config", "__version__"]
+__all__ = ["AutoRec", "DeepAutoencoder", "MultVAE", "MultDAE", "CDAE", "EASE", "EDLAE", "Popularity", "load",
+           "kernels", "datasets", "metrics", "model_selection", "show_config", "config", "__version__"]

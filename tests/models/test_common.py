@@ -81,6 +81,9 @@ CASES = [
     Case("CDAE", _with(aerec.CDAE, n_components=8, n_epochs=4, batch_size=32, learning_rate=0.01, fold_in_steps=3,
                        early_stopping=True, validation_fraction=0.2, random_state=0), "implicit", width=8),
     Case("EASE", _with(aerec.EASE, l2=10.0), "implicit", trained=False),  # closed form: no seed, no epochs
+    Case("EDLAE", _with(aerec.EDLAE, l2=10.0, dropout=0.25), "implicit", trained=False),  # EASE's closed form
+    Case("EDLAE-low-rank", _with(aerec.EDLAE, l2=10.0, dropout=0.25, n_components=8, n_iter=3), "implicit",
+         trained=False, width=8),  # deterministic ALS: no seed, no epochs
     Case("Popularity", _with(aerec.Popularity), "implicit", trained=False),  # counts: no seed, no epochs
 ]
 TRAINED = [c for c in CASES if c.trained]
@@ -238,6 +241,7 @@ BAD = {
     "negative_ratio": [-1.0, float("nan"), "many"],
     "fold_in_steps": [-1, 2.5],
     "fold_in_lr": [0.0, -0.1],
+    "n_iter": [-1, 1.5, "x"],
 }
 #: bad for some estimators only (valid for the others that have the parameter)
 #: (rprop: AutoRec's; (): MultDAE's; CDAE has no GPU path, so 'cuda' is refused naming device)

@@ -7,7 +7,8 @@ from .autorec import AutoRec
 from .cdae import CDAE
 from .deep_ae import DeepAutoencoder
 from .ease import EASE
+from .edlae import EDLAE
 from .popularity import Popularity
 from .vae import MultDAE, MultVAE
 
-__all__ = ["AutoRec", "DeepAutoencoder", "MultVAE", "MultDAE", "CDAE", "EASE", "Popularity"]
+__all__ = ["AutoRec", "DeepAutoencoder", "MultVAE", "MultDAE", "CDAE", "EASE", "EDLAE", "Popularity"]

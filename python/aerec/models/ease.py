@@ -33,7 +33,130 @@ def _block_size(n_items):
     return 256 if n_items < 8192 else 512
 
 
-class EASE(RecommenderBase):
+class _ZeroDiagonalItemItem(RecommenderBase):
+    """What EASE and full-rank EDLAE share: B = I − P·diagMat(1 ⊘ diag(P)) with P = (XᵀX + D)⁻¹ for
+    a diagonal penalty D (``_diagonal_penalty``), scores X·B. Subclasses set ``_name``, the
+    parameters, and ``_diagonal_penalty(gram_diagonal, xp)``: what is added to the Gram matrix's
+    diagonal (a scalar or a vector of ``dtype_``)."""
+
+    _name = "EASE"
+    _penalty_hint = "increase l2"
+
+    def _memory_check(self, n_items, dtype, n_buffers=2):
+        need = n_buffers * n_items * n_items * np.dtype(dtype).itemsize  # the factor and the inverse
+        limit = self.max_memory
+        if limit is None:
+            avail = available_memory_bytes()
+            limit = int(0.8 * avail) if avail else None
+        if limit is not None and need > limit:
+            count = {2: "two", 3: "three"}.get(n_buffers, str(n_buffers))
+            raise MemoryError(
+                f"{self._name} with {n_items:,} items needs {count} dense {n_items:,} × {n_items:,} "
+                f"{np.dtype(dtype).name} matrices "
+                f"({need / 2**30:.2f} GiB) but only {limit / 2**30:.2f} GiB may be used. Use dtype='float32', "
+                "fewer items (drop rare ones), or raise max_memory."
+            )
+        return need
+
+    _gram_label = "XᵀX + l2·I"
+
+    def _inverse(self, make_gram, n, n_threads, bar):
+        """P = (G + D)⁻¹ on the CPU from ``make_gram()``, G = XᵀX (Fortran-ordered; the only reference,
+        so that it is freed once factored), as a C-ordered array (P is symmetric)."""
+        G = make_gram()
+        bar.update(step="Gram XᵀX")
+        G[np.diag_indices(n)] += self._diagonal_penalty(np.diag(G), np)
+        # P = G⁻¹ by a blocked Cholesky and blocked triangular solves on single-threaded BLAS tiles
+        # (aerec._linalg): n³ flops instead of the 2.3n³ of potrf + potrs(I), bit-identical for any
+        # n_threads, and clear of OpenBLAS's threaded potrf, which segfaults here for n ≥ 28,000.
+        with blas_threads(1):
+            try:
+                P = cholesky_inverse(G, n_threads=n_threads, block=_block_size(n),
+                                     progress=lambda stage: bar.update(step=stage))
+            except np.linalg.LinAlgError as exc:
+                raise np.linalg.LinAlgError(f"{self._name}: Cholesky factorisation of {self._gram_label} failed "
+                                            f"({exc}); {self._penalty_hint}") from None
+        del G
+        # P is symmetric: its transpose (a C-ordered view) is P itself.
+        return P.T
+
+    def _solve(self, make_gram, n, n_threads, bar):
+        """B = −P / diag(P) on the CPU, column j divided by P_jj, zero diagonal: fit, fit_gram and
+        the MPI fit share everything from the Gram matrix onward."""
+        P = self._inverse(make_gram, n, n_threads, bar)
+        d = np.diag(P).copy()
+        P /= -d[np.newaxis, :]
+        P[np.diag_indices(n)] = 0
+        if getattr(self, "positive", False):
+            np.maximum(P, 0, out=P)
+        B = np.ascontiguousarray(P)
+        bar.update(step="B")
+        return B
+
+    def _solve_cuda(self, be, make_gram, n, bar):
+        """B on the GPU from ``make_gram()``, G = XᵀX on the device: cuSOLVER's Cholesky (through
+        CuPy) and triangular solves: G = LLᵀ, L⁻¹ by solving LY = I, P = G⁻¹ = L⁻ᵀL⁻¹ (a GEMM).
+        Returns B on the host."""
+        cp = be.xp
+        from cupyx.scipy.linalg import solve_triangular
+
+        G = make_gram()
+        bar.update(step="Gram XᵀX")
+        G.ravel()[:: n + 1] += self._diagonal_penalty(G.diagonal(), cp)
+        L = cp.linalg.cholesky(G)
+        del G
+        if not bool(cp.isfinite(L).all()):
+            raise np.linalg.LinAlgError(f"{self._name}: Cholesky factorisation of {self._gram_label} failed on the "
+                                        f"GPU; {self._penalty_hint}")
+        bar.update(step="Cholesky")
+        Linv = solve_triangular(L, cp.eye(n, dtype=self.dtype_), lower=True, overwrite_b=True)
+        del L
+        P = be.matmul(Linv.T, Linv)
+        del Linv
+        bar.update(step="inverse")
+        d = P.diagonal().copy()
+        P /= -d[cp.newaxis, :]
+        P.ravel()[:: n + 1] = 0
+        if getattr(self, "positive", False):
+            cp.maximum(P, 0, out=P)
+        B = be.to_host(P)
+        bar.update(step="B")
+        return B
+
+    def _zero_diagonal_B(self, X, n, n_threads, bar):
+        """B from the training matrix X, on the fitted device."""
+        if self.device_ == "cuda":
+            be = get_backend("cuda", self.n_threads_)
+            return self._solve_cuda(be, lambda: be.sparse_gram(X), n, bar)
+        # Gram matrix XᵀX from the nonzeros (native, Σ_u n_u² work). G is symmetric, so its
+        # transpose — a Fortran-ordered view — is the same matrix for BLAS/LAPACK, without a copy.
+        return self._solve(lambda: CpuBackend(n_threads).sparse_gram(X).T, n, n_threads, bar)
+
+    def _score_batch(self, X):
+        return np.asarray(X @ self.B_)
+
+    def _device_scorer(self, be):
+        """X·B on the GPU for recommend: the sparse encoder kernel computes exactly X·B (nnz·n work)."""
+        B = be.asarray(self.B_)
+        return lambda X: be.sparse_encoder_forward(X, B)
+
+    def _get_fitted_state(self):
+        check_is_fitted(self)
+        return {"arrays": {"B": self.B_},
+                "scalars": {"n_features_in_": self.n_features_in_, "dtype_": self.dtype_.name}}
+
+    def _set_fitted_state(self, arrays, scalars):
+        n = int(scalars["n_features_in_"])
+        B = arrays["B"]
+        if B.shape != (n, n) or B.dtype != np.dtype(scalars["dtype_"]):
+            raise ValueError(f"B is {B.dtype}{B.shape}, expected ({n}, {n}) {scalars['dtype_']}")
+        if not np.isfinite(B).all():
+            raise ValueError("B holds NaN or infinite values")
+        self.B_, self.n_features_in_, self.dtype_ = np.array(B), n, B.dtype
+        self.n_threads_, self.device_ = effective_n_threads(self.n_threads), "cpu"
+
+
+class EASE(_ZeroDiagonalItemItem):
     """EASE: an item–item linear autoencoder with a closed-form solution (Steck 2019).
 
     Scores are ``X·B`` with an items × items weight matrix B whose diagonal is zero, so an item is
@@ -110,21 +233,6 @@ class EASE(RecommenderBase):
         self.device = device
         self.verbose = verbose
 
-    def _memory_check(self, n_items, dtype):
-        need = 2 * n_items * n_items * np.dtype(dtype).itemsize  # the factor and the inverse
-        limit = self.max_memory
-        if limit is None:
-            avail = available_memory_bytes()
-            limit = int(0.8 * avail) if avail else None
-        if limit is not None and need > limit:
-            raise MemoryError(
-                f"EASE with {n_items:,} items needs two dense {n_items:,} × {n_items:,} "
-                f"{np.dtype(dtype).name} matrices "
-                f"({need / 2**30:.2f} GiB) but only {limit / 2**30:.2f} GiB may be used. Use dtype='float32', "
-                "fewer items (drop rare ones), or raise max_memory."
-            )
-        return need
-
     def _check_params(self):
         check_scalar(self.l2, "l2", low=0.0, low_inclusive=False)
         check_bool(self.positive, "positive")
@@ -160,14 +268,7 @@ class EASE(RecommenderBase):
         n = X.shape[1]
         self._memory_check(n, self.dtype_)
         bar = Progress(4, self.verbose, "EASE", unit="step")
-        if device == "cuda":
-            be = get_backend("cuda", self.n_threads_)
-            self.B_ = self._solve_cuda(be, lambda: be.sparse_gram(X), n, bar)
-            bar.close()
-            return self
-        # Gram matrix XᵀX from the nonzeros (native, Σ_u n_u² work). G is symmetric, so its
-        # transpose — a Fortran-ordered view — is the same matrix for BLAS/LAPACK, without a copy.
-        self.B_ = self._solve(lambda: CpuBackend(n_threads).sparse_gram(X).T, n, n_threads, bar)
+        self.B_ = self._zero_diagonal_B(X, n, n_threads, bar)
         bar.close()
         return self
 
@@ -208,84 +309,6 @@ class EASE(RecommenderBase):
         bar.close()
         return self
 
-    def _solve(self, make_gram, n, n_threads, bar):
-        """B on the CPU from ``make_gram()``, G = XᵀX (Fortran-ordered; the only reference, so that
-        it is freed once factored): fit and fit_gram share everything from G onward."""
-        G = make_gram()
-        bar.update(step="Gram XᵀX")
-        G[np.diag_indices(n)] += self.dtype_.type(self.l2)
-        # P = G⁻¹ by a blocked Cholesky and blocked triangular solves on single-threaded BLAS tiles
-        # (aerec._linalg): n³ flops instead of the 2.3n³ of potrf + potrs(I), bit-identical for any
-        # n_threads, and clear of OpenBLAS's threaded potrf, which segfaults here for n ≥ 28,000.
-        with blas_threads(1):
-            try:
-                P = cholesky_inverse(G, n_threads=n_threads, block=_block_size(n),
-                                     progress=lambda stage: bar.update(step=stage))
-            except np.linalg.LinAlgError as exc:
-                raise np.linalg.LinAlgError(f"EASE: Cholesky factorisation of XᵀX + l2·I failed ({exc}); "
-                                            "increase l2") from None
-        del G
-        # P is symmetric: its transpose (a C-ordered view) is P itself. B = −P / diag(P), column j
-        # divided by P_jj, zero diagonal.
-        P = P.T
-        d = np.diag(P).copy()
-        P /= -d[np.newaxis, :]
-        P[np.diag_indices(n)] = 0
-        if self.positive:
-            np.maximum(P, 0, out=P)
-        B = np.ascontiguousarray(P)
-        bar.update(step="B")
-        return B
-
-    def _solve_cuda(self, be, make_gram, n, bar):
-        """B on the GPU from ``make_gram()``, G = XᵀX on the device: cuSOLVER's Cholesky (through
-        CuPy) and triangular solves: G = LLᵀ, L⁻¹ by solving LY = I, P = G⁻¹ = L⁻ᵀL⁻¹ (a GEMM).
-        Returns B on the host."""
-        cp = be.xp
-        from cupyx.scipy.linalg import solve_triangular
-
-        G = make_gram()
-        bar.update(step="Gram XᵀX")
-
-        G.ravel()[:: n + 1] += self.dtype_.type(self.l2)
-        L = cp.linalg.cholesky(G)
-        del G
-        if not bool(cp.isfinite(L).all()):
-            raise np.linalg.LinAlgError("EASE: Cholesky factorisation of XᵀX + l2·I failed on the GPU; increase l2")
-        bar.update(step="Cholesky")
-        Linv = solve_triangular(L, cp.eye(n, dtype=self.dtype_), lower=True, overwrite_b=True)
-        del L
-        P = be.matmul(Linv.T, Linv)
-        del Linv
-        bar.update(step="inverse")
-        d = P.diagonal().copy()
-        P /= -d[cp.newaxis, :]
-        P.ravel()[:: n + 1] = 0
-        if self.positive:
-            cp.maximum(P, 0, out=P)
-        B = be.to_host(P)
-        bar.update(step="B")
-        return B
-
-    def _score_batch(self, X):
-        return np.asarray(X @ self.B_)
-
-    def _device_scorer(self, be):
-        """X·B on the GPU for recommend: the sparse encoder kernel computes exactly X·B (nnz·n work)."""
-        B = be.asarray(self.B_)
-        return lambda X: be.sparse_encoder_forward(X, B)
-
-    def _get_fitted_state(self):
-        check_is_fitted(self)
-        return {"arrays": {"B": self.B_},
-                "scalars": {"n_features_in_": self.n_features_in_, "dtype_": self.dtype_.name}}
-
-    def _set_fitted_state(self, arrays, scalars):
-        n = int(scalars["n_features_in_"])
-        B = arrays["B"]
-        if B.shape != (n, n) or B.dtype != np.dtype(scalars["dtype_"]):
-            raise ValueError(f"B is {B.dtype}{B.shape}, expected ({n}, {n}) {scalars['dtype_']}")
-        if not np.isfinite(B).all():
-            raise ValueError("B holds NaN or infinite values")
-        self.B_, self.n_features_in_, self.dtype_ = np.array(B), n, B.dtype
-        self.n_threads_, self.device_ = effective_n_threads(self.n_threads), "cpu"
+    def _diagonal_penalty(self, gram_diagonal, xp):
+        """λ on every diagonal entry of XᵀX."""
+        return self.dtype_.type(self.l2)
