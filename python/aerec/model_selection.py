@@ -1,4 +1,4 @@
-"""Splitters for the evaluation protocols in ``PROTOCOLS.md``.
+"""Splitters for the evaluation protocols of ``docs/PROTOCOLS.md`` (the user guide's protocols page).
 
 * :func:`random_rating_split` / :func:`holdout_ratings` — protocol E1 (and the validation hold-out of
   E1/E2): a seeded random split of the *stored ratings* of a users x items matrix.

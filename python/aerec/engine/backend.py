@@ -33,7 +33,7 @@ def thread_pool(n_threads):
 #: Rows per block: 256, not 128, because each block is a separate BLAS call that packs its own copy
 #: of the other operand, so fewer, taller blocks repack it less often (e.g. Mult-VAE's dH = G·Wᵀ,
 #: 500 × 20,108 · 20,108 × 600, was faster as 2 blocks of 256 rows than as 4 of 128, on 1 and 2 threads).
-#: Measured: ``benchmarks/RESULTS_SPEED_NOTES.md``.
+#: Measured (aerec's source repository): ``benchmarks/RESULTS_SPEED_NOTES.md``.
 GEMM_COL_BLOCK = 1024
 GEMM_ROW_BLOCK = 256
 GEMM_MIN_FLOPS = 1 << 23  # below this, one BLAS call
@@ -90,7 +90,7 @@ class CpuBackend:
         waiting, and when the cores are shared (other processes, OpenMP kernels between products)
         its throughput collapses, far below this pool's. Fixed blocks also make the result
         independent of n_threads (each element comes from the same BLAS call).
-        Measured: ``benchmarks/RESULTS_SPEED_NOTES.md``."""
+        Measured (aerec's source repository): ``benchmarks/RESULTS_SPEED_NOTES.md``."""
         m, k = a.shape
         n = b.shape[1]
         if out is None:

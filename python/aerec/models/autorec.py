@@ -168,7 +168,8 @@ class AutoRec(_ExplicitAutoencoder):
     patience=30``, with the epoch count chosen by early stopping and a refit on all training
     ratings (``benchmarks/quality/e2_fixed.py --refit``).
 
-    Measured: ``benchmarks/quality/RESULTS_E1_ml1m.md`` (ML-1M), ``benchmarks/quality/RESULTS_E2.md``.
+    Measured (aerec's source repository): ``benchmarks/quality/RESULTS_E1_ml1m.md`` (ML-1M),
+    ``benchmarks/quality/RESULTS_E2.md``.
 
     References
     ----------

@@ -166,7 +166,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
     it did not improve the fit within the epochs tried, so set ``refeed=0`` for speed. The best
     epoch was near the last, so a larger ``n_epochs`` may help.
 
-    Measured: ``benchmarks/quality/RESULTS_E1_ml1m.md``.
+    Measured (aerec's source repository): ``benchmarks/quality/RESULTS_E1_ml1m.md``.
 
     References
     ----------

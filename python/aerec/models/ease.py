@@ -29,7 +29,7 @@ from ._base import RecommenderBase, available_memory_bytes
 def _block_size(n_items):
     """Tile width of the blocked inverse: a function of the size only (so results do not depend on
     the thread count); wider tiles past 8,192 items, where the GEMMs' rank matters more than the
-    number of parallel jobs. Measured: ``benchmarks/RESULTS_SPEED_NOTES.md``."""
+    number of parallel jobs. Measured (aerec's source repository): ``benchmarks/RESULTS_SPEED_NOTES.md``."""
     return 256 if n_items < 8192 else 512
 
 
@@ -204,7 +204,8 @@ class EASE(_ZeroDiagonalItemItem):
     diagonal [1]_. The inverse goes through a blocked Cholesky factorisation and blocked triangular
     solves (``aerec._linalg``): about n_items³ flops and two n_items × n_items buffers.
 
-    Measured: ``benchmarks/quality/RESULTS_I1_ml1m.md`` (λ grid), ``benchmarks/quality/RESULTS_I2_gowalla.md``.
+    Measured (aerec's source repository): ``benchmarks/quality/RESULTS_I1_ml1m.md`` (λ grid),
+    ``benchmarks/quality/RESULTS_I2_gowalla.md``.
 
     References
     ----------

@@ -143,7 +143,8 @@ class EDLAE(_ZeroDiagonalItemItem):
     minimises ‖X − X·L‖² + ‖Λ^{1/2}L‖², L = UVᵀ − diagMat(diag(UVᵀ)), by alternating least squares
     started from the best rank-k approximation of the full-rank B in the (G + Λ)-norm, which ignores
     the diagonal exclusion (U = B·W, V = W, W the top-k eigenvectors of Bᵀ(G + Λ)B). The module docstring of
-    ``aerec.models.edlae`` gives the derivations. Measured: ``benchmarks/quality/RESULTS_EDLAE.md``.
+    ``aerec.models.edlae`` gives the derivations. Measured (aerec's source repository):
+    ``benchmarks/quality/RESULTS_EDLAE.md``.
 
     References
     ----------

@@ -2,10 +2,11 @@
 
 Liang, Krishnan, Hoffman & Jebara, "Variational Autoencoders for Collaborative Filtering", WWW 2018.
 
-Defaults are the reference recipe (PROTOCOLS.md, I1): Mult-VAE [I-600-200-600-I] and Mult-DAE
-[I-200-I], tanh, L2-normalised input with dropout 0.5 on it, Xavier-uniform weights, Adam 1e-3,
-batch 500, multinomial likelihood, KL weight β = min(β_cap, updates / anneal_steps) with β_cap 0.2
-and anneal_steps 200,000; the DAE adds the reference's L2 penalty (λ = 0.01 / batch).
+Defaults are the reference recipe (protocol I1 of the user guide's protocols page): Mult-VAE
+[I-600-200-600-I] and Mult-DAE [I-200-I], tanh, L2-normalised input with dropout 0.5 on it,
+Xavier-uniform weights, Adam 1e-3, batch 500, multinomial likelihood, KL weight
+β = min(β_cap, updates / anneal_steps) with β_cap 0.2 and anneal_steps 200,000; the DAE adds the
+reference's L2 penalty (λ = 0.01 / batch).
 
 One training step: the first layer is the sparse encoder (the batch is never densified, dropout is
 fused into it), the logits are one GEMM, the bias + log-softmax + loss + gradient is one fused
@@ -39,7 +40,8 @@ from ._base import RecommenderBase, check_activation, to_csr
 #: per recommended item (the candidates rescored in float64 grow with k, so the screen gains only while k
 #: is a small share of the items) and for at least SCREEN_MIN_ROWS rows: preparing the weights (bfloat16
 #: tiles, Wᵀ, norms) must be paid back by the time saved per row.
-#: Measured: ``benchmarks/RESULTS_SPEED_NOTES.md`` (fifth session, and "Figures moved out of the code").
+#: Measured (aerec's source repository): ``benchmarks/RESULTS_SPEED_NOTES.md`` (fifth session, and
+#: "Figures moved out of the code").
 SCREEN_ITEMS_PER_K = 100
 SCREEN_MIN_ROWS = 2000
 #: ... and while the prepared copies (bfloat16 tiles + Wᵀ in float32: 1.5× the output weights) fit in this.
@@ -551,7 +553,8 @@ _NOTES_DOC = """
 
     The defaults are the reference recipe (the paper's ML-20M settings; protocol I1).
 
-    Measured: ``benchmarks/quality/RESULTS_I1_ml1m.md`` (ML-1M), ``benchmarks/quality/RESULTS_I2_gowalla.md``.
+    Measured (aerec's source repository): ``benchmarks/quality/RESULTS_I1_ml1m.md`` (ML-1M),
+    ``benchmarks/quality/RESULTS_I2_gowalla.md``.
 
     References
     ----------
