@@ -69,6 +69,12 @@ def test_evaluate_prints_each_model_as_it_finishes_and_takes_a_fraction(movielen
     assert out.index("Popularity ") < out.index("EASE ")
 
 
+def test_evaluate_holds_out_a_share_of_the_users_by_default(movielens_csv, capsys):
+    """The default was 600 users each (ML-1M's), more than a small file has."""
+    assert main(["evaluate", str(movielens_csv), "--models", "Popularity"]) == 0
+    assert "6 validation and 6 test users" in capsys.readouterr().out  # 10 % of 60
+
+
 def test_recommend_into_a_closed_pipe_is_quiet(tmp_path, movielens_csv):
     """`aerec recommend … | head -1` used to end in a BrokenPipeError traceback."""
     path = tmp_path / "m.npz"
