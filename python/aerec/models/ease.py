@@ -83,15 +83,19 @@ class _ZeroDiagonalItemItem(RecommenderBase):
     def _solve(self, make_gram, n, n_threads, bar):
         """B = −P / diag(P) on the CPU, column j divided by P_jj, zero diagonal: fit, fit_gram and
         the MPI fit share everything from the Gram matrix onward."""
-        P = self._inverse(make_gram, n, n_threads, bar)
-        d = np.diag(P).copy()
-        P /= -d[np.newaxis, :]
-        P[np.diag_indices(n)] = 0
-        if getattr(self, "positive", False):
-            np.maximum(P, 0, out=P)
-        B = np.ascontiguousarray(P)
+        B = np.ascontiguousarray(self._zero_diagonal(self._inverse(make_gram, n, n_threads, bar), np))
         bar.update(step="B")
         return B
+
+    def _zero_diagonal(self, P, xp):
+        """B = −P / diag(P) in place: column j divided by P_jj, a zero diagonal, clipped at zero with
+        ``positive`` (NumPy or CuPy)."""
+        d = P.diagonal().copy()
+        P /= -d[xp.newaxis, :]
+        P.reshape(-1)[:: P.shape[0] + 1] = 0  # P is C-contiguous: a view of its diagonal
+        if getattr(self, "positive", False):
+            xp.maximum(P, 0, out=P)
+        return P
 
     def _solve_cuda(self, be, make_gram, n, bar):
         """B on the GPU from ``make_gram()``, G = XᵀX on the device: cuSOLVER's Cholesky (through
@@ -114,12 +118,7 @@ class _ZeroDiagonalItemItem(RecommenderBase):
         P = be.matmul(Linv.T, Linv)
         del Linv
         bar.update(step="inverse")
-        d = P.diagonal().copy()
-        P /= -d[cp.newaxis, :]
-        P.ravel()[:: n + 1] = 0
-        if getattr(self, "positive", False):
-            cp.maximum(P, 0, out=P)
-        B = be.to_host(P)
+        B = be.to_host(self._zero_diagonal(P, cp))
         bar.update(step="B")
         return B
 
