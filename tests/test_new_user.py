@@ -83,8 +83,13 @@ def test_recommend_into_a_closed_pipe_is_quiet(tmp_path, movielens_csv):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout.readline().startswith(b"user,rank,item,score")
     proc.stdout.close()  # the reader goes away after one line
-    err = proc.stderr.read().decode()
-    assert proc.wait(timeout=120) == 0, err
+    try:
+        _, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    err = err.decode()
+    assert proc.returncode == 0, err
     assert "Traceback" not in err and "BrokenPipe" not in err
 
 
@@ -271,3 +276,43 @@ def test_grid_search_without_y_scores_each_fold_and_picks_the_best():
     search = GridSearchCV(aerec.EASE(), {"l2": [0.01, 500.0]}, cv=3).fit(X)
     scores = search.cv_results_["mean_test_score"]
     assert np.isfinite(scores).all() and search.best_params_ == {"l2": 500.0} and scores[1] > scores[0]
+
+
+# ---- found in review -----------------------------------------------------------------------------
+
+
+def test_ids_that_do_not_round_trip_as_integers_stay_strings(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("user,item\n007,0195153448\n7,18446744073709551615\n8,12\n")
+    users, items, _ = read_records(path)
+    assert users.tolist() == ["007", "7", "8"]  # '007' and '7' are two users
+    assert items.tolist() == ["0195153448", "18446744073709551615", "12"]  # no rewritten id, no overflow
+
+
+def test_semicolons_with_decimal_commas(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("u1;i1;4,0\nu1;i2;3,5\nu2;i1;2,0\n")
+    users, items, ratings = read_records(path, header="no")
+    assert users.tolist() == ["u1", "u1", "u2"] and items.tolist() == ["i1", "i2", "i1"]
+    assert ratings.tolist() == [4.0, 3.5, 2.0]  # decimal commas read as decimal points
+
+
+def test_a_python_model_without_a_threshold_reads_every_history_record(tmp_path, capsys):
+    X = aerec.datasets.make_synthetic("small", random_state=0)
+    mapper = aerec.data.IdMapper()
+    mapper.user_ids_, mapper.item_ids_ = np.arange(X.shape[0]), np.arange(X.shape[1])
+    aerec.EASE(l2=10.0).fit(X).save(tmp_path / "m.npz", mapper=mapper)
+    history = tmp_path / "h.csv"
+    history.write_text("user,item,count\n1,0,2\n1,1,3\n1,2,10\n")  # counts, not 1-5 ratings
+    assert main(["recommend", str(tmp_path / "m.npz"), str(history), "--k", "20", "--format", "json"]) == 0
+    items = {r["item"] for r in json.loads(capsys.readouterr().out)["1"]}
+    assert not items & {0, 1, 2}  # all three are the user's: none recommended back
+
+
+def test_rating_models_refuse_histories_without_ratings():
+    X = aerec.datasets.make_synthetic((60, 30, 600), random_state=0, explicit=True)
+    mapper = aerec.data.IdMapper(rating_col="rating")
+    mapper.user_ids_, mapper.item_ids_ = np.arange(60), np.arange(30)
+    model = aerec.AutoRec(item_based=False, n_components=4, n_epochs=1, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="no column 'rating'"):
+        mapper.recommend_frame(model, pd.DataFrame({"user": [1], "item": [2]}), k=3)

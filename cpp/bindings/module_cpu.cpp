@@ -199,7 +199,7 @@ template <class T>
 py::array_t<T> output_like(const py::array& like, const py::object& out) {
     std::vector<py::ssize_t> shape(like.shape(), like.shape() + like.ndim());
     if (out.is_none()) return py::array_t<T>(shape);
-    py::array o(out);
+    const py::array o = as_array(out, "out");  // borrowed: a converted copy would take the results away
     if (!has_dtype<T>(o)) fail_type("out: dtype does not match the input's");
     check_c_aligned(o, "out");
     if (!o.writeable()) fail_value("out: must be a writable C-contiguous array");
@@ -407,7 +407,7 @@ void check_item_count(int64_t n_items) {
 const int64_t* candidates_arg(const py::object& candidates, int64_t n_items, int64_t& n_cand) {
     n_cand = 0;
     if (candidates.is_none()) return nullptr;
-    py::array ca(candidates);
+    const py::array ca = as_array(candidates, "candidates");  // borrowed: the caller's array outlives this call
     if (ca.ndim() != 1) fail_value("candidates: expected a 1-D array");
     n_cand = ca.shape(0);
     const int64_t* cand = in_ptr<int64_t>(ca, "candidates", {n_cand});

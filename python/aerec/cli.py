@@ -57,10 +57,13 @@ def _numeric(x):
 
 def _detect_separator(lines, path):
     head = lines[:20]
-    for sep in SEPARATORS:
+    best, best_width = None, 1
+    for sep in SEPARATORS:  # the one that splits every line into the same, largest number of fields
         widths = {len(line.split(sep)) for line in head}
-        if len(widths) == 1 and min(widths) >= 2:
-            return sep
+        if len(widths) == 1 and min(widths) > best_width:
+            best, best_width = sep, min(widths)
+    if best is not None:
+        return best
     if all(len(line.split()) >= 2 for line in head):
         return None  # whitespace
     names = ", ".join(repr(x) for x in SEPARATORS)
@@ -126,6 +129,8 @@ def read_records(path, sep=None, header="auto"):
     items = np.array([r[1].strip() for r in rows])
     ratings = None
     if min(widths) >= 3:
+        if sep != ",":  # a decimal comma ('4,0' in a ';'-separated file) is a decimal point
+            rows = [r[:2] + [r[2].replace(",", ".")] + r[3:] for r in rows]
         bad = next((i for i, r in enumerate(rows) if not _numeric(r[2])), None)
         if bad is not None:
             raise UserError(f"{path}: record {bad + 1} has {rows[bad][2].strip()!r} as its rating; the third field "
@@ -134,10 +139,18 @@ def read_records(path, sep=None, header="auto"):
         if not np.isfinite(ratings).all():
             bad = int(np.argmax(~np.isfinite(ratings)))
             raise UserError(f"{path}: record {bad + 1} has a non-finite rating ({ratings[bad]})")
-    # integer ids stay integers (sorted numerically); anything else stays a string id
-    users = users.astype(np.int64) if all(v.lstrip("-").isdigit() for v in users) else users
-    items = items.astype(np.int64) if all(v.lstrip("-").isdigit() for v in items) else items
-    return users, items, ratings
+    return _ids(users), _ids(items), ratings
+
+
+def _ids(values):
+    """Integer ids stay integers (sorted numerically) when every one is written as int64 writes it
+    (no leading zeros, no sign on 0, in range); anything else — '007', an ISBN, a uint64 — stays a
+    string id, so no two ids merge and none is rewritten."""
+    try:
+        as_int = values.astype(np.int64)
+    except (ValueError, OverflowError):
+        return values
+    return as_int if all(str(i) == v for i, v in zip(as_int.tolist(), values)) else values
 
 
 def _load_records(spec, seed, explicit=False, sep=None, header="auto"):
@@ -288,8 +301,8 @@ def cmd_fit(args):
     if explicit:
         if ratings is None:
             raise UserError(f"{type(model).__name__} learns from ratings: the data needs a rating column")
-        mapper = IdMapper(rating_col="r", duplicates="last")
-        records = {"user": users, "item": items, "r": ratings}
+        mapper = IdMapper(rating_col="rating", duplicates="last")
+        records = {"user": users, "item": items, "rating": ratings}
     else:
         mapper = IdMapper(duplicates="last")
         keep = np.ones(users.size, dtype=bool) if ratings is None else ratings > args.threshold
@@ -303,10 +316,11 @@ def cmd_fit(args):
             # builds only the rows of its own block of users: the blocks stacked in rank order are X
             mapper.fit(records)
             block = np.array_split(np.arange(mapper.user_ids_.size), comm.size)[comm.rank]
-            cols = records if isinstance(records, tuple) else (records["user"], records["item"], records["r"])
+            cols = records if isinstance(records, tuple) else (records["user"], records["item"], records["rating"])
             mine = np.isin(cols[0], mapper.user_ids_[block])
             own = tuple(c[mine] for c in cols)
-            X = mapper.transform_users(own if isinstance(records, tuple) else dict(zip(("user", "item", "r"), own)))
+            X = mapper.transform_users(own if isinstance(records, tuple)
+                                       else dict(zip(("user", "item", "rating"), own)))
             X = X[block]
     if args.verbose:
         model.set_params(verbose=True) if "verbose" in model.get_params() else None
@@ -356,16 +370,22 @@ def cmd_recommend(args):
         raise UserError(str(exc)) from exc
     if "item_ids" not in extra:
         raise UserError(f"{args.model} holds no id maps (save it with 'aerec fit')")
-    mapper = IdMapper(unknown="ignore", duplicates="last", rating_col=None if model._implicit else "r")
+    mapper = IdMapper(unknown="ignore", duplicates="last", rating_col=None if model._implicit else "rating")
     item_ids = extra["item_ids"]
     mapper.item_ids_, mapper.user_ids_ = item_ids, extra.get("user_ids", np.array([]))
     users, items, ratings = read_records(args.history, args.sep, args.header)
     if model._implicit and ratings is not None:  # the same rule as 'aerec fit': ratings above it are likes
         threshold = args.threshold
-        if threshold is None:
-            threshold = float(extra["threshold"][0]) if "threshold" in extra else 3.5
-        keep = ratings > threshold
-        users, items, ratings = users[keep], items[keep], None
+        if threshold is None and "threshold" in extra:
+            threshold = float(extra["threshold"][0])
+        if threshold is not None:  # a model saved from Python without one: every record is an interaction
+            keep = ratings > threshold
+            dropped = np.setdiff1d(np.unique(users), np.unique(users[keep]))
+            if dropped.size:
+                print(f"aerec: warning: {dropped.size} user(s) have no rating above {threshold} and get no "
+                      f"recommendations (e.g. {dropped[0]}); --threshold sets the cut", file=sys.stderr)
+            users, items = users[keep], items[keep]
+        ratings = None
     if item_ids.dtype.kind in "iu":
         try:
             items = items.astype(item_ids.dtype)
@@ -377,7 +397,7 @@ def cmd_recommend(args):
     if not model._implicit:
         if ratings is None:
             raise UserError("this model predicts from ratings: the history needs a rating column")
-        data["r"] = ratings
+        data["rating"] = ratings
     with warnings.catch_warnings(record=True) as caught, _user_errors(str(args.history)):
         warnings.simplefilter("always")
         X, user_ids = mapper.transform(data)

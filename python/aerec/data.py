@@ -261,12 +261,24 @@ class IdMapper:
         ``kwargs`` go to ``model.recommend`` (``exclude_seen``, ``items``, ``precision`` …). Item-based
         AutoRec scores only its training users: their rows come from ``transform_users``.
         """
+        if not getattr(model, "_implicit", True):
+            self._require_ratings(data)
         if getattr(model, "_item_based", False):
             X, user_ids = self.transform_users(data), self.user_ids_
         else:
             X, user_ids = self.transform(data)
         indices, scores = model.recommend(X, k=k, **kwargs)
         return self.to_frame(user_ids, indices, scores)
+
+    def _require_ratings(self, data):
+        """A rating model reads the histories' ratings: their column must be there (without it every
+        record would silently count as a rating of 1)."""
+        if isinstance(data, tuple):
+            if len(data) != 3:
+                raise ValueError("a rating model needs (users, items, ratings) histories")
+        elif self.rating_col is None or self.rating_col not in data:
+            raise ValueError(f"a rating model needs the histories' ratings: no column {self.rating_col!r} in the "
+                             "records (IdMapper(rating_col=...) names it)")
 
     def get_params(self):
         """The constructor's parameters (stored in model files by ``save(…, mapper=…)``)."""

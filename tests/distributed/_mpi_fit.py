@@ -29,7 +29,13 @@ def fitted_arrays(model):
 def main(out, model_name, mode):
     comm = MPI.COMM_WORLD
     X = make_synthetic((240, 120, 240 * 12), random_state=3, explicit=not model_name.startswith("Mult"))
-    bounds = np.linspace(0, X.shape[0], comm.size + 1).round().astype(int)  # uneven blocks for 3 ranks
+    if mode == "uneven":  # rank 0 holds 5 users: most batches have no row of rank 0's
+        X = X.tolil()
+        X[7:15] = 0  # and users without any rating (the deep autoencoder's re-feeding still reads them)
+        X = X.tocsr()
+        bounds = np.array([0, 5] + list(np.linspace(5, X.shape[0], comm.size).round().astype(int)[1:]))
+    else:
+        bounds = np.linspace(0, X.shape[0], comm.size + 1).round().astype(int)  # uneven blocks for 3 ranks
     X_local = X[bounds[comm.rank]:bounds[comm.rank + 1]]
     kw = dict(n_epochs=3, batch_size=64, random_state=0, n_threads=1, verbose=False)
     if model_name == "MultVAE":
@@ -44,6 +50,8 @@ def main(out, model_name, mode):
         model = aerec.EASE(l2=20.0, n_threads=1)
     elif model_name == "DeepAutoencoder":  # SGD, dense re-feeding, bias baseline
         model = aerec.DeepAutoencoder(hidden_dims=(16, 8), **kw)
+    if mode == "noseed":  # random_state=None: the ranks must still agree on one seed
+        model.set_params(random_state=None)
     if mode == "mismatch" and comm.rank == comm.size - 1:
         model.set_params(learning_rate=2e-3)
     if mode == "raise" and comm.rank == 1:
@@ -77,7 +85,7 @@ def main(out, model_name, mode):
                  **arrays)
         model.save(out + ".model.npz")
     comm.Barrier()
-    if mode == "ok":  # rank 0 wrote an ordinary model file; every rank loads it and gets its own model
+    if mode in ("ok", "noseed"):  # rank 0 wrote a model file; every rank loads it and gets its own model
         loaded = aerec.load(out + ".model.npz")
         for name, a in fitted_arrays(loaded).items():
             if not np.array_equal(a, fitted_arrays(model)[name]):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -26,13 +27,25 @@ SCRIPT = Path(__file__).with_name("_mpi_fit.py")
 LIMIT_S = 90  # a hang is a failure, not a stuck CI run
 
 
+def mpiexec(n, args, cwd):
+    """Run ``mpiexec -n N args…`` in a session of its own; past LIMIT_S the whole process group — the
+    ranks too, not only mpiexec — is killed, and the test fails (a hang is what these tests look for)."""
+    # -launcher fork: the ranks are children of mpiexec on this machine (no ssh, no other host)
+    cmd = [MPIEXEC, "-n", str(n), "-launcher", "fork", *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=LIMIT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 def run(n, model, mode, tmp_path):
     out = tmp_path / f"{model}-{mode}-{n}.npz"
-    # -launcher fork: the ranks are children of mpiexec on this machine (no ssh, no other host)
-    cmd = [MPIEXEC, "-n", str(n), "-launcher", "fork", sys.executable, str(SCRIPT), str(out), model, mode]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=LIMIT_S, cwd=tmp_path,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    return proc, out
+    return mpiexec(n, [sys.executable, str(SCRIPT), str(out), model, mode], tmp_path), out
 
 
 def one_process(model):
@@ -70,6 +83,27 @@ def test_n_ranks_give_the_one_process_model(model, n, tmp_path):
         assert again.returncode == 0
         for name in ref:
             np.testing.assert_array_equal(np.load(out2)[name], got[name])
+
+
+def test_without_a_seed_the_ranks_still_train_one_model(tmp_path):
+    """random_state=None: rank 0 draws the seed and every rank uses it (each rank checks that the
+    model rank 0 saved is its own)."""
+    proc, _ = run(3, "MultVAE", "noseed", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("model", ["MultDAE", "DeepAutoencoder"])
+def test_loss_curves_when_rank_0_misses_most_batches(model, tmp_path):
+    """Rank 0 holds 5 of 240 users, and 8 users have no rating: the curves (Mult-DAE's with its L2
+    penalty, the deep autoencoder's re-feeding curve) are one process's all the same."""
+    proc, out = run(3, model, "uneven", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    X = make_synthetic((240, 120, 240 * 12), random_state=3, explicit=model != "MultDAE").tolil()
+    X[7:15] = 0
+    kw = dict(n_epochs=3, batch_size=64, random_state=0, n_threads=1)
+    ref = (aerec.MultDAE(n_components=16, l2=1e-3, **kw) if model == "MultDAE"
+           else aerec.DeepAutoencoder(hidden_dims=(16, 8), **kw)).fit(X.tocsr())
+    np.testing.assert_allclose(np.load(out)["loss"], ref.loss_curve_, rtol=1e-5)
 
 
 def test_ease_sums_the_gram_matrices_over_ranks_bit_for_bit(tmp_path):
@@ -130,9 +164,7 @@ def test_the_command_line_trains_over_mpi(tmp_path):
     data.write_text("user,item,rating\n" + "".join(f"{u},{i},{r}\n" for (u, i), r in lines.items()))
     args = ["fit", str(data), "--model", "MultDAE", "--param", "n_epochs=2", "--param", "batch_size=32",
             "--param", "random_state=0", "--param", "n_threads=1", "--threshold", "2"]
-    cmd = [MPIEXEC, "-n", "2", "-launcher", "fork", sys.executable, "-m", "aerec", *args, "--mpi",
-           "--out", str(tmp_path / "mpi.npz")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=LIMIT_S, cwd=tmp_path)
+    proc = mpiexec(2, [sys.executable, "-m", "aerec", *args, "--mpi", "--out", str(tmp_path / "mpi.npz")], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("on 2 MPI ranks") == 1  # rank 0 alone reports and writes
     from aerec.cli import main

@@ -119,7 +119,10 @@ def score_partition(df, model, mapper, k=10, *, user_col=None, item_col=None, ra
     meta = output_meta(mapper, df[user_col].dtype, model.dtype_)
     if len(df) == 0:
         return meta
-    X, user_ids = mapper.transform(_records(df, mapper, user_col, item_col, rating_col))
+    records = _records(df, mapper, user_col, item_col, rating_col)
+    if not model._implicit:
+        mapper._require_ratings(records)
+    X, user_ids = mapper.transform(records)
     indices, scores = model.recommend(X, k=k, exclude_seen=exclude_seen, **recommend_kwargs)
     out = mapper.to_frame(user_ids, indices, scores)
     return out.astype(meta.dtypes.to_dict())

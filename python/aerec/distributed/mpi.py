@@ -15,28 +15,62 @@ rank waits for another that has stopped.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import sys
 
 import numpy as np
 
-__all__ = ["DataParallel", "guarded"]
+__all__ = ["DataParallel", "guarded", "data_parallel_fit"]
+
+
+def _collective(exc):
+    """Mark an error that every rank raises alike (so no rank is left waiting): not a reason to abort."""
+    exc._aerec_collective = True
+    return exc
 
 
 @contextlib.contextmanager
 def guarded(par):
-    """Around a data-parallel training loop: an unexpected error on one rank aborts every rank (the
-    others would wait for it in the next Allreduce). Divergence and Ctrl-C are decided on every rank
-    alike by the trainer, so they are raised as they are. No-op without ``par``."""
+    """Around data-parallel work: an unexpected error on one rank aborts every rank (the others would
+    wait for it in the next collective call). Errors every rank raises alike — divergence and Ctrl-C,
+    decided by the trainer from reduced values, and the checks of ``together``/``check_same`` — are
+    raised as they are. No-op without ``par``."""
     try:
         yield
     except (FloatingPointError, KeyboardInterrupt):
         raise
     except Exception as exc:
-        if par is not None and par.size > 1:
+        if par is not None and par.size > 1 and not getattr(exc, "_aerec_collective", False):
             par.abort(exc)
         raise
+
+
+def data_parallel_fit(fit):
+    """Decorates an estimator's ``fit(X, ..., comm=None)``: with a communicator of several ranks, an
+    error that only this rank meets anywhere in the fit (a failed allocation on a smaller node, say)
+    aborts every rank instead of leaving them in a collective call."""
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, comm=None, **kwargs):
+        if comm is None:
+            return fit(self, *args, comm=None, **kwargs)
+        with guarded(_Aborter(comm)):
+            return fit(self, *args, comm=comm, **kwargs)
+
+    return wrapper
+
+
+class _Aborter:
+    """What ``guarded`` needs of a DataParallel, from a bare communicator."""
+
+    def __init__(self, comm):
+        self.comm, self.size, self.rank = comm, comm.Get_size(), comm.Get_rank()
+
+    abort = None  # set below, shared with DataParallel
+
+
 
 
 def _mpi():
@@ -61,13 +95,14 @@ class DataParallel:
     notice: it ends the job.
     """
 
-    def __init__(self, comm):
+    def __init__(self, comm, random_state=None):
         self.MPI = _mpi()
         if not isinstance(comm, self.MPI.Comm):
             raise TypeError(f"comm must be an mpi4py communicator (e.g. MPI.COMM_WORLD), got {type(comm).__name__}")
         self.comm, self.rank, self.size = comm, comm.Get_rank(), comm.Get_size()
         self._buffer = None
         self.interrupted = False
+        self.random_state = self.shared_seed(random_state)  # first, before any rank can fail alone
 
     @contextlib.contextmanager
     def together(self, what):
@@ -81,9 +116,9 @@ class DataParallel:
         messages = self.comm.allgather(None if error is None else f"{type(error).__name__}: {error}")
         failed = [r for r, m in enumerate(messages) if m is not None]
         if error is not None:
-            raise error
+            raise _collective(error)
         if failed:
-            raise RuntimeError(f"{what} failed on MPI rank {failed[0]}: {messages[failed[0]]}")
+            raise _collective(RuntimeError(f"{what} failed on MPI rank {failed[0]}: {messages[failed[0]]}"))
 
     def setup(self, estimator, X, **agree):
         """After each rank has checked its input: register this rank's ``X.shape[0]`` rows, and check
@@ -94,6 +129,15 @@ class DataParallel:
         self.check_same("the fit's settings", n_items=X.shape[1], dtype=estimator.dtype_.name, params=settings,
                         **agree)
 
+    def shared_seed(self, random_state):
+        """The ranks must draw the same numbers: an int seed is used as it is; None or a RandomState
+        (which differ from rank to rank) become one seed drawn on rank 0 and broadcast."""
+        if random_state is not None and not isinstance(random_state, np.random.RandomState):
+            return random_state
+        rng = random_state if random_state is not None else np.random.RandomState()
+        seed = int(rng.randint(0, 2**31 - 1)) if self.rank == 0 else None
+        return self.comm.bcast(seed, root=0)
+
     def set_rows(self, n_local):
         """This rank holds ``n_local`` users: the global rows ``[lo, hi)`` in rank order."""
         counts = np.array(self.comm.allgather(int(n_local)), dtype=np.int64)
@@ -103,9 +147,7 @@ class DataParallel:
 
     def abort(self, exc):
         """An error only this rank saw, in the middle of collective work: say so and end every rank."""
-        print(f"aerec: MPI rank {self.rank} of {self.size} failed during training ({type(exc).__name__}: {exc}); "
-              "aborting all ranks", file=sys.stderr, flush=True)
-        self.comm.Abort(1)
+        _abort(self, exc)
 
     # ---- agreement at the start ---------------------------------------------------------------
 
@@ -118,7 +160,8 @@ class DataParallel:
         if bad:
             theirs = self.comm.bcast(mine if self.rank == bad[0] else None, root=bad[0])
             first = self.comm.bcast(mine if self.rank == 0 else None, root=0)
-            raise ValueError(f"{what} differ across MPI ranks: rank {bad[0]} has {theirs}, rank 0 has {first}")
+            raise _collective(ValueError(f"{what} differ across MPI ranks: rank {bad[0]} has {theirs}, rank 0 has "
+                                         f"{first}"))
 
     # ---- one optimiser step -------------------------------------------------------------------
 
@@ -191,3 +234,12 @@ class DataParallel:
         """Every rank's per-row counts (e.g. ratings per user) concatenated in global row order, so
         each rank knows a global batch's entry count and where its share's entries start in it."""
         return np.concatenate(self.comm.allgather(np.asarray(counts, dtype=np.int64)))
+
+
+def _abort(par, exc):
+    print(f"aerec: MPI rank {par.rank} of {par.size} failed during training ({type(exc).__name__}: {exc}); "
+          "aborting all ranks", file=sys.stderr, flush=True)
+    par.comm.Abort(1)
+
+
+_Aborter.abort = _abort

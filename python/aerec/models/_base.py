@@ -78,10 +78,6 @@ def to_csr(X, dtype, *, what="X", implicit=True, binarize=True):
     return X
 
 
-#: Column names that mark a DataFrame as interaction records (one row per interaction), not a matrix.
-_RECORD_COLUMN_WORDS = ("user", "item", "movie", "rating", "timestamp")
-
-
 def check_matrix_input(X, what="X", *, one_row_ok=False):
     """Refuse, with aerec's own one-line messages, inputs that are not a users × items matrix, before
     scikit-learn's validation sees them: interaction records (a DataFrame with user/item columns, or
@@ -91,7 +87,10 @@ def check_matrix_input(X, what="X", *, one_row_ok=False):
     columns = getattr(X, "columns", None)
     if columns is not None and not sp.issparse(X):  # a pandas (or polars) DataFrame
         names = [str(c) for c in columns]
-        if len(names) <= 6 and any(w in n.lower() for n in names for w in _RECORD_COLUMN_WORDS):
+        lower = [n.lower() for n in names]
+        has_user = any("user" in n or n in ("uid", "customer") for n in lower)
+        has_item = any(w in n for n in lower for w in ("item", "movie", "product", "iid"))
+        if len(names) <= 6 and has_user and has_item:
             raise ValueError(
                 f"{what} looks like interaction records (a DataFrame with columns {names}), not a users × items "
                 "matrix: build the matrix with aerec.data.IdMapper(user_col=..., item_col=..., rating_col=...)"
@@ -199,19 +198,26 @@ class RecommenderBase(BaseEstimator):
                           ensure_min_samples=1)
         return to_csr(X, dtype, implicit=self._implicit, binarize=binarize)
 
-    def _resolve_common(self):
-        """random_state, threads and device resolved into locals at fit time."""
+    def _resolve_common(self, par=None):
+        """random_state, threads and device resolved into locals at fit time. With ``par`` (MPI), a
+        random_state of None or a RandomState becomes one seed shared by every rank, and the device
+        is the CPU ('cuda' is refused)."""
         random_state = getattr(self, "random_state", None)
         if isinstance(random_state, bool) or not (random_state is None or isinstance(random_state, numbers.Integral)
                                                   or isinstance(random_state, np.random.RandomState)):
             raise TypeError(f"random_state must be None, an int or a numpy RandomState, got {random_state!r}")
+        if par is not None:
+            random_state = par.random_state  # the same on every rank
         try:
             rng = check_random_state(random_state)
         except ValueError as exc:  # e.g. a negative seed
             raise ValueError(f"random_state: {exc}") from None
         n_threads = effective_n_threads(getattr(self, "n_threads", None))
-        device = resolve_device(getattr(self, "device", "auto"))
-        return rng, n_threads, device
+        if par is None:
+            return rng, n_threads, resolve_device(getattr(self, "device", "auto"))
+        if getattr(self, "device", "auto") == "cuda":
+            raise ValueError("training over MPI runs on the CPU: pass device='cpu' (or 'auto')")
+        return rng, n_threads, "cpu"
 
     def _with_y(self, X, y):
         """fit(X, y): a users × items y (the held-out part of the same users, as in score(X, y)) is

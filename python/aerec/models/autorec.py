@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._threads import blas_threads
 from .._typing import DTypeLike, MatrixLike, RandomStateLike
 from .._validation import check_bool, check_scalar
-from ..distributed.mpi import DataParallel, guarded
+from ..distributed.mpi import DataParallel, data_parallel_fit
 from ..engine import Adam, RProp, Trainer, Update, Validation, minibatches
 from ..engine.backend import get_backend
 from ..engine.params import Parameter, xavier_uniform
@@ -311,6 +311,7 @@ class AutoRec(_ExplicitAutoencoder):
 
     # ---- fit ----------------------------------------------------------------------------------------
 
+    @data_parallel_fit
     def fit(self, X: MatrixLike, y: Optional[MatrixLike] = None, *, X_val: Optional[MatrixLike] = None,
             y_val: Optional[MatrixLike] = None, comm: Any = None) -> AutoRec:
         """Fit on the users × items ratings X (stored values are ratings; 0/absent = unobserved).
@@ -326,7 +327,7 @@ class AutoRec(_ExplicitAutoencoder):
             Data-parallel training over MPI (user-based AutoRec; see ``MultVAE.fit``): each rank
             passes its block of users, and its validation pair (early stopping needs ``y_val``).
         """
-        par = None if comm is None else DataParallel(comm)
+        par = None if comm is None else DataParallel(comm, self.random_state)
         with contextlib.nullcontext() if par is None else par.together("checking the fit's input"):
             self._check_params()
             if par is not None:
@@ -334,14 +335,15 @@ class AutoRec(_ExplicitAutoencoder):
             self.dtype_ = self._dtype()
             X = self._validate(X, reset=True)
             X = self._with_y(X, y)
-            rng, n_threads, device = self._resolve_common()
-            if par is not None:
-                device = "cpu"  # over MPI: 'auto' means the CPU (the gradients are reduced from host memory)
+            rng, n_threads, device = self._resolve_common(par)
             self.n_threads_, self.device_ = n_threads, device
             self.n_users_ = X.shape[0]
             X_tr, val = self._validation_split(X, X_val, y_val, rng)
+            self._check_weight_memory(X.shape[1] if not self._item_based else X.shape[0], int(self.n_components),
+                                      self.dtype_)  # here, so that a rank short of memory fails with the others
         if par is not None:
             par.setup(self, X_tr, validation=val is not None)
+            self.n_users_ = par.n_global
         self._fit_rating_stats(transpose_csr(X_tr) if self._item_based else X_tr, par)
         self._fit_baseline(X_tr, par)
         # S: the samples' reconstruction targets (residuals from the baseline, if any); S_in: what the
@@ -361,7 +363,6 @@ class AutoRec(_ExplicitAutoencoder):
         starts = np.concatenate([[0], np.cumsum(counts)])
         lo = 0 if par is None else par.lo
         N = int(starts[-1])
-        self._check_weight_memory(n_in, h, dt)
 
         be = get_backend(device, n_threads)
         on_gpu = be.name == "cuda"
@@ -446,8 +447,7 @@ class AutoRec(_ExplicitAutoencoder):
                           learning_rate=None if full_batch else (lambda epoch: lr * float(self.lr_decay) ** epoch),
                           epoch_loss=penalty, publish=publish if on_gpu else None,
                           advice="lower learning_rate (or raise l2)", parallel=par)
-        with guarded(par):
-            trainer.fit(batches, step)
+        trainer.fit(batches, step)
         return self
 
     def _check_weight_memory(self, n_in, h, dt):

@@ -105,8 +105,11 @@ class CDAE(TransformerMixin, RecommenderBase):
         Corruption level q: each observed input entry is dropped with probability q and the others
         scaled by 1/(1−q) (the paper's unbiased dropout corruption).
     l2 : float, default=1e-3
-        L2 penalty: ``l2 · (‖W‖² + ‖W'‖² + ‖V_B‖²)`` is added to the per-batch loss (V_B: the batch's
-        user vectors; biases excluded); Adam applies it as weight decay 2·l2 to the rows it steps.
+        L2 penalty: ``l2 · (‖W‖² + ‖W'‖² + ‖V_B‖²)`` is added to the reported per-batch loss (V_B: the
+        batch's user vectors; biases excluded). Adam applies it as weight decay 2·l2 on every step to
+        *every* row of W, W' and V — user vectors outside the batch too, which Adam also moves by their
+        momentum — so the user vectors are pulled to 0 about once per batch, not once per epoch; the
+        measured defaults (``RESULTS_CDAE.md``) were chosen with this rule.
     fold_in_steps : int, default=20
         Adam steps that fit an unseen user's vector V_u at inference (0: V_u = 0). See Notes.
     fold_in_lr : float, default=0.05

@@ -28,7 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._threads import blas_threads
 from .._typing import DTypeLike, MatrixLike, RandomStateLike
 from .._validation import check_bool, check_layer_widths, check_scalar
-from ..distributed.mpi import DataParallel, guarded
+from ..distributed.mpi import DataParallel, data_parallel_fit
 from ..engine import SGD, Adam, Trainer, Update, Validation, minibatches
 from ..engine.backend import get_backend
 from ..engine.params import Parameter, xavier_uniform
@@ -442,6 +442,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
 
     # ---- fit ----------------------------------------------------------------------------------------
 
+    @data_parallel_fit
     def fit(self, X: MatrixLike, y: Optional[MatrixLike] = None, *, X_val: Optional[MatrixLike] = None,
             y_val: Optional[MatrixLike] = None, comm: Any = None) -> DeepAutoencoder:
         """Fit on the users × items ratings X (stored values are ratings; 0/absent = unobserved).
@@ -456,7 +457,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
             Data-parallel training over MPI (see ``MultVAE.fit``): each rank passes its block of users,
             and its validation pair (early stopping needs ``y_val``).
         """
-        par = None if comm is None else DataParallel(comm)
+        par = None if comm is None else DataParallel(comm, self.random_state)
         with contextlib.nullcontext() if par is None else par.together("checking the fit's input"):
             dims = self._check_params()
             if par is not None:
@@ -464,9 +465,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
             self.dtype_ = self._dtype()
             X = self._validate(X, reset=True)
             X = self._with_y(X, y)
-            rng, n_threads, device = self._resolve_common()
-            if par is not None:
-                device = "cpu"  # over MPI: 'auto' means the CPU (the gradients are reduced from host memory)
+            rng, n_threads, device = self._resolve_common(par)
             self.n_threads_, self.device_ = n_threads, device
             X_tr, val = self._validation_split(X, X_val, y_val, rng)
         if par is not None:
@@ -500,9 +499,8 @@ class DeepAutoencoder(_ExplicitAutoencoder):
             if n_ratings == 0:  # no ratings in the whole batch: no step (on every rank alike)
                 return
             rows, offset, n_rows = (batch, 0, batch.size) if par is None else par.local_share(batch)
-            first = par is None or par.rank == 0  # counts the batch in the loss curves
             Xb = X_tr[rows]
-            if Xb.nnz == 0:  # none of this rank's rows has a rating: a zero share of every gradient
+            if rows.size == 0:  # none of the batch's rows is this rank's: a zero share of every gradient
                 for k in range(1 + refeed):
                     for p in params:
                         p.set_dense_grad().fill(0)
@@ -516,12 +514,12 @@ class DeepAutoencoder(_ExplicitAutoencoder):
             self._zero_grads(params)
             loss, dense = self._sparse_step(be, Xb, seed, self.n_updates_, want_dense=refeed > 0, targets=targets,
                                             n_ratings=n_ratings, row_offset=offset)
-            yield Update(loss * n_ratings, n_ratings if first else 0)
+            yield Update(loss * n_ratings, Xb.nnz)  # Σ ranks' weights = the batch's ratings
             for t in range(refeed):  # each re-feeding step reads the output of the pass before it
                 self._zero_grads(params)
                 loss, dense = self._dense_step(be, dense, seed, self.n_updates_, want_dense=t + 1 < refeed, base=base,
                                                n_entries=n_rows * X_tr.shape[1], row_offset=offset)
-                yield Update(loss, 1 if first else 0, curve=1)
+                yield Update(loss, rows.size / n_rows, curve=1)  # Σ ranks' weights = 1 per batch
 
         validation = None
         if val is not None:
@@ -543,8 +541,7 @@ class DeepAutoencoder(_ExplicitAutoencoder):
                           publish=(lambda: self._publish(be.to_host)) if on_gpu else None,
                           advice="lower learning_rate (dense re-feeding and deep SELU stacks are sensitive to it) or "
                                  "use optimizer='adam'", parallel=par)
-        with guarded(par):
-            trainer.fit(batches, step)
+        trainer.fit(batches, step)
         self._drop_training_state()
         return self
 

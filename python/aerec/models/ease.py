@@ -20,7 +20,7 @@ from .._linalg import cholesky_inverse
 from .._threads import blas_threads, effective_n_threads
 from .._typing import DTypeLike, MatrixLike, RandomStateLike
 from .._validation import check_bool, check_scalar
-from ..distributed.mpi import DataParallel
+from ..distributed.mpi import DataParallel, data_parallel_fit
 from ..engine.backend import CpuBackend, get_backend
 from ..engine.trainer import Progress
 from ._base import RecommenderBase, available_memory_bytes
@@ -239,6 +239,7 @@ class EASE(_ZeroDiagonalItemItem):
         if self.max_memory is not None:
             check_scalar(self.max_memory, "max_memory", low=0, low_inclusive=False)
 
+    @data_parallel_fit
     def fit(self, X: MatrixLike, y: Optional[MatrixLike] = None, *, comm: Any = None) -> EASE:
         """Fit B on users × items interactions X (y, if given, is added: X ∪ y).
 
@@ -246,19 +247,18 @@ class EASE(_ZeroDiagonalItemItem):
         XᵀX are summed over the ranks (one Allreduce of n_items² values), and every rank solves for
         the same B — no rank holds the whole of X. CPU only.
         """
-        par = None if comm is None else DataParallel(comm)
+        par = None if comm is None else DataParallel(comm, getattr(self, "random_state", None))
         with contextlib.nullcontext() if par is None else par.together("checking the fit's input"):
             self._check_params()
             self.dtype_ = self._dtype()
             X = self._validate(X, reset=True)
             X = self._with_y(X, y)
-            _, n_threads, device = self._resolve_common()
-            if par is not None:
-                device = "cpu"  # the Gram matrices are summed from host memory
+            _, n_threads, device = self._resolve_common(par)
             self.n_threads_, self.device_ = n_threads, device
+            if par is not None:  # here, so that a rank short of memory fails with the others
+                self._memory_check(X.shape[1], self.dtype_)
         if par is not None:
             par.setup(self, X)
-            self._memory_check(X.shape[1], self.dtype_)
             gram = CpuBackend(n_threads).sparse_gram(X)  # C-ordered; its transpose is what _solve factors
             par.sum_inplace(gram)
             bar = Progress(4, self.verbose, "EASE", unit="step")

@@ -28,7 +28,7 @@ from .. import kernels
 from .._threads import blas_threads, effective_n_threads
 from .._typing import DTypeLike, MatrixLike, RandomStateLike
 from .._validation import check_bool, check_layer_widths, check_scalar
-from ..distributed.mpi import DataParallel, guarded
+from ..distributed.mpi import DataParallel, data_parallel_fit
 from ..engine import Adam, Trainer, Update, Validation, minibatches
 from ..engine.backend import array_namespace, backend_for, get_backend
 from ..engine.params import Parameter, xavier_uniform
@@ -238,6 +238,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
 
     # ---- fit ------------------------------------------------------------------------------------
 
+    @data_parallel_fit
     def fit(self, X: MatrixLike, y: Optional[MatrixLike] = None, *, X_val: Optional[MatrixLike] = None,
             y_val: Optional[MatrixLike] = None, comm: Any = None) -> _MultAutoencoder:
         """Fit on users × items interactions X (positive values are interactions).
@@ -255,7 +256,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
             rank ends with the same model, that of one process fitting the stacked matrix up to the
             order of floating-point sums. CPU only.
         """
-        par = None if comm is None else DataParallel(comm)
+        par = None if comm is None else DataParallel(comm, self.random_state)
         with contextlib.nullcontext() if par is None else par.together("checking the fit's input"):
             self._check_params()
             self.__dict__.pop("_scoring_cache", None)  # prepared from the previous weights
@@ -263,9 +264,7 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
             if par is not None and self.early_stopping and X_val is None:
                 raise ValueError("with comm, early stopping validates on X_val/y_val (each rank's own validation "
                                  "users): pass them, or early_stopping=False")
-            X, X_val, y_val, rng, device, n_threads = self._fit_inputs(X, y, X_val, y_val)
-            if par is not None and device == "cuda":
-                raise ValueError("training over MPI runs on the CPU: pass device='cpu'")
+            X, X_val, y_val, rng, device, n_threads = self._fit_inputs(X, y, X_val, y_val, par)
         if par is not None:
             par.setup(self, X, validation=X_val is not None)
         if not (X.nnz > 0 if par is None else par.any(X.nnz > 0)):
@@ -312,9 +311,9 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
             Xb, rs_b = batch_of(rows)
             loss = self._train_step(be, Xb, params, beta if self._variational else 0.0, seed, self.n_updates_,
                                     row_scale=rs_b, batch_rows=n_batch, row_offset=offset,
-                                    with_penalty=par is None or par.rank == 0)
-            # the epoch's mean loss over batches weighted by their size (counted once, by rank 0)
-            yield Update(loss * n_batch, n_batch if par is None or par.rank == 0 else 0)
+                                    with_penalty=offset == 0)  # once: by the rank holding the batch's first row
+            # the epoch's mean loss over batches weighted by their size: Σ ranks' shares = the batch
+            yield Update(loss * n_batch, rows.size)
 
         def publish():  # fitted attributes are host NumPy arrays, whatever trained them
             self.coefs_ = [be.to_host(p.value) for p in params[0::2]]
@@ -326,18 +325,17 @@ class _MultAutoencoder(TransformerMixin, RecommenderBase):
                                     nan_diverges=False)
         trainer = Trainer(self, params, opt, n_epochs=self.n_epochs, validation=validation, patience=self.patience,
                           publish=publish if be.name == "cuda" else None, parallel=par)
-        with guarded(par):
-            trainer.fit(batches, step)
+        trainer.fit(batches, step)
         if not self.n_updates_:
             self.beta_ = 0.0
         return self
 
-    def _fit_inputs(self, X, y, X_val, y_val):
+    def _fit_inputs(self, X, y, X_val, y_val, par=None):
         """fit's checked inputs: ``(X, X_val, y_val, rng, device, n_threads)`` — with early stopping and
         no X_val, the validation users held out of X."""
         X = self._validate(X, reset=True)
         X = self._with_y(X, y)
-        rng, n_threads, device = self._resolve_common()
+        rng, n_threads, device = self._resolve_common(par)
         self.n_threads_, self.device_ = n_threads, device
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together")
