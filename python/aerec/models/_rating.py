@@ -109,7 +109,7 @@ def transpose_csr(X):
     return T
 
 
-class _ExplicitAutoencoder(TransformerMixin, RecommenderBase):
+class _RatingAutoencoder(TransformerMixin, RecommenderBase):
     """Base of the rating autoencoders. Subclasses provide:
 
     * ``_item_based`` (bool): whether samples are items (Xᵀ) rather than users;

@@ -26,13 +26,13 @@ from ..engine import Adam, RProp, Trainer, Update, Validation, minibatches
 from ..engine.backend import get_backend
 from ..engine.params import Parameter, xavier_uniform
 from ._base import available_memory_bytes, check_activation
-from ._rating import _ExplicitAutoencoder, check_weights, transpose_csr
+from ._rating import _RatingAutoencoder, check_weights, transpose_csr
 
 _LEARNING_RATES = {"adam": 1e-3, "rprop": 0.01}  # learning_rate=None
 _INPUT_DROPOUT_KEY = 0x5EED_1D0F  # separates the input-dropout draws from the hidden-dropout draws
 
 
-class AutoRec(_ExplicitAutoencoder):
+class AutoRec(_RatingAutoencoder):
     """AutoRec: a one-hidden-layer autoencoder on explicit ratings (Sedhain et al. 2015).
 
     ``item_based=True`` (I-AutoRec, the default and the paper's best) encodes each item's column of

@@ -33,14 +33,14 @@ from ..engine import SGD, Adam, Trainer, Update, Validation, minibatches
 from ..engine.backend import get_backend
 from ..engine.params import Parameter, xavier_uniform
 from ._base import check_activation
-from ._rating import _ExplicitAutoencoder, check_weights
+from ._rating import _RatingAutoencoder, check_weights
 
 _ALIASES = {"lrelu": "leaky_relu", "none": "identity"}  # NVIDIA DeepRecommender's names
 #: Output activations whose range covers ratings: the output bias starts where f(c) ≈ mean rating.
 _UNBOUNDED = {"identity": 1.0, "selu": 1.0507009873554805, "relu": 1.0, "elu": 1.0, "leaky_relu": 1.0, "swish": 1.0}
 
 
-class DeepAutoencoder(_ExplicitAutoencoder):
+class DeepAutoencoder(_RatingAutoencoder):
     """Deep autoencoder with dense re-feeding (Kuchaiev & Ginsburg 2017), user-based.
 
     Encoder ``n_items → hidden_dims[0] → … → hidden_dims[-1]`` (the code), dropout on the code,
