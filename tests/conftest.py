@@ -115,3 +115,15 @@ def empty_csr(n_rows, n_cols, dtype, index_dtype):
     A = sp.csr_array((np.empty(0, dtype=dtype), np.empty(0, dtype=np.int64), np.zeros(n_rows + 1, dtype=np.int64)),
                      shape=(n_rows, n_cols))
     return freeze_csr(A, index_dtype)
+
+
+def central_difference(loss, flat, k, eps=1e-6):
+    """(loss(x + eps·e_k) − loss(x − eps·e_k)) / 2eps, moving entry k of the flat view ``flat`` of the
+    parameter ``loss()`` reads, and putting it back."""
+    old = flat[k]
+    flat[k] = old + eps
+    up = loss()
+    flat[k] = old - eps
+    down = loss()
+    flat[k] = old
+    return (up - down) / (2 * eps)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import INDEX_DTYPES, make_csr, readonly
+from conftest import INDEX_DTYPES, central_difference, make_csr, readonly
 
 from aerec import kernels
 
@@ -23,13 +23,7 @@ def numgrad(loss, x, eps=EPS):
     g = np.zeros_like(x, dtype=np.float64)
     flat, gflat = x.reshape(-1), g.reshape(-1)
     for i in range(flat.size):
-        orig = flat[i]
-        flat[i] = orig + eps
-        up = loss()
-        flat[i] = orig - eps
-        down = loss()
-        flat[i] = orig
-        gflat[i] = (up - down) / (2 * eps)
+        gflat[i] = central_difference(loss, flat, i, eps)
     return g
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import central_difference
 
 
 def check_step_gradients(params, step, rng, *, n_checks=6, eps=1e-6, rtol=1e-5, atol=1e-8, penalty_grad=None,
@@ -23,12 +24,6 @@ def check_step_gradients(params, step, rng, *, n_checks=6, eps=1e-6, rtol=1e-5, 
         if picks is None:
             picks = rng.choice(flat.size, size=min(n_checks, flat.size), replace=False)
         for k in picks:
-            old = flat[k]
-            flat[k] = old + eps
-            up = step()
-            flat[k] = old - eps
-            down = step()
-            flat[k] = old
-            numeric = (up - down) / (2 * eps) - (penalty_grad(p, old, k) if penalty_grad else 0.0)
+            numeric = central_difference(step, flat, k, eps) - (penalty_grad(p, flat[k], k) if penalty_grad else 0.0)
             np.testing.assert_allclose(g.reshape(-1)[k], numeric, rtol=rtol, atol=atol, err_msg=f"{p.name}[{k}]")
     return grads
