@@ -32,18 +32,20 @@ def _collective(exc):
 
 
 @contextlib.contextmanager
-def guarded(par):
-    """Around data-parallel work: an unexpected error on one rank aborts every rank (the others would
-    wait for it in the next collective call). Errors every rank raises alike — divergence and Ctrl-C,
-    decided by the trainer from reduced values, and the checks of ``together``/``check_same`` — are
-    raised as they are. No-op without ``par``."""
+def guarded(comm):
+    """Around data-parallel work on ``comm``: an unexpected error on one rank aborts every rank (the
+    others would wait for it in the next collective call). Errors every rank raises alike — divergence
+    and Ctrl-C, decided by the trainer from reduced values, and the checks of
+    ``together``/``check_same`` — are raised as they are. No-op without ``comm`` or with one rank."""
     try:
         yield
     except (FloatingPointError, KeyboardInterrupt):
         raise
     except Exception as exc:
-        if par is not None and par.size > 1 and not getattr(exc, "_aerec_collective", False):
-            par.abort(exc)
+        if comm is not None and comm.Get_size() > 1 and not getattr(exc, "_aerec_collective", False):
+            print(f"aerec: MPI rank {comm.Get_rank()} of {comm.Get_size()} failed during training "
+                  f"({type(exc).__name__}: {exc}); aborting all ranks", file=sys.stderr, flush=True)
+            comm.Abort(1)
         raise
 
 
@@ -56,21 +58,10 @@ def data_parallel_fit(fit):
     def wrapper(self, *args, comm=None, **kwargs):
         if comm is None:
             return fit(self, *args, comm=None, **kwargs)
-        with guarded(_Aborter(comm)):
+        with guarded(comm):
             return fit(self, *args, comm=comm, **kwargs)
 
     return wrapper
-
-
-class _Aborter:
-    """What ``guarded`` needs of a DataParallel, from a bare communicator."""
-
-    def __init__(self, comm):
-        self.comm, self.size, self.rank = comm, comm.Get_size(), comm.Get_rank()
-
-    abort = None  # set below, shared with DataParallel
-
-
 
 
 def _mpi():
@@ -90,7 +81,7 @@ class DataParallel:
         The ranks that train together (``MPI.COMM_WORLD`` usually).
 
     Faults: errors in a rank's input or settings are gathered and raised on every rank, naming the
-    rank (``together``); an unexpected error during training aborts every rank (``abort``), since the
+    rank (``together``); an unexpected error during the fit aborts every rank (``guarded``), since the
     others would otherwise wait for it in the next Allreduce. A rank that dies is mpiexec's to
     notice: it ends the job.
     """
@@ -144,10 +135,6 @@ class DataParallel:
         self.offsets = np.concatenate([[0], np.cumsum(counts)])
         self.lo, self.hi = int(self.offsets[self.rank]), int(self.offsets[self.rank + 1])
         self.n_global = int(self.offsets[-1])
-
-    def abort(self, exc):
-        """An error only this rank saw, in the middle of collective work: say so and end every rank."""
-        _abort(self, exc)
 
     # ---- agreement at the start ---------------------------------------------------------------
 
@@ -235,11 +222,3 @@ class DataParallel:
         each rank knows a global batch's entry count and where its share's entries start in it."""
         return np.concatenate(self.comm.allgather(np.asarray(counts, dtype=np.int64)))
 
-
-def _abort(par, exc):
-    print(f"aerec: MPI rank {par.rank} of {par.size} failed during training ({type(exc).__name__}: {exc}); "
-          "aborting all ranks", file=sys.stderr, flush=True)
-    par.comm.Abort(1)
-
-
-_Aborter.abort = _abort
