@@ -26,30 +26,40 @@ def fitted_arrays(model):
     return {"W": model.W_, "b": model.b_, "V": model.V_, "c": model.c_, "item_bias": model.item_bias_}
 
 
+def training_data(model_name, uneven=False):
+    """The whole training matrix (ratings for the rating models); ``uneven``: 8 users without any
+    rating (the deep autoencoder's re-feeding still reads them)."""
+    X = make_synthetic((240, 120, 240 * 12), random_state=3, explicit=not model_name.startswith("Mult"))
+    if uneven:
+        X = X.tolil()
+        X[7:15] = 0
+        X = X.tocsr()
+    return X
+
+
+def make_model(model_name):
+    """The estimator each test fits, on every rank and in one process alike."""
+    kw = dict(n_epochs=3, batch_size=64, random_state=0, n_threads=1, verbose=False)
+    return {
+        "MultVAE": lambda: aerec.MultVAE(hidden_dims=(32,), n_components=8, anneal_steps=10, **kw),
+        "MultDAE": lambda: aerec.MultDAE(n_components=16, l2=1e-3, **kw),
+        # user-based, Adam, bias baseline, both dropouts; and full batch
+        "AutoRec": lambda: aerec.AutoRec(item_based=False, n_components=16, **kw),
+        "AutoRec-rprop": lambda: aerec.AutoRec(item_based=False, optimizer="rprop", n_components=16, **kw),
+        "EASE": lambda: aerec.EASE(l2=20.0, n_threads=1),  # the Gram matrices summed over the ranks
+        "DeepAutoencoder": lambda: aerec.DeepAutoencoder(hidden_dims=(16, 8), **kw),  # SGD, re-feeding, baseline
+    }[model_name]()
+
+
 def main(out, model_name, mode):
     comm = MPI.COMM_WORLD
-    X = make_synthetic((240, 120, 240 * 12), random_state=3, explicit=not model_name.startswith("Mult"))
+    X = training_data(model_name, uneven=mode == "uneven")
     if mode == "uneven":  # rank 0 holds 5 users: most batches have no row of rank 0's
-        X = X.tolil()
-        X[7:15] = 0  # and users without any rating (the deep autoencoder's re-feeding still reads them)
-        X = X.tocsr()
         bounds = np.array([0, 5] + list(np.linspace(5, X.shape[0], comm.size).round().astype(int)[1:]))
     else:
         bounds = np.linspace(0, X.shape[0], comm.size + 1).round().astype(int)  # uneven blocks for 3 ranks
     X_local = X[bounds[comm.rank]:bounds[comm.rank + 1]]
-    kw = dict(n_epochs=3, batch_size=64, random_state=0, n_threads=1, verbose=False)
-    if model_name == "MultVAE":
-        model = aerec.MultVAE(hidden_dims=(32,), n_components=8, anneal_steps=10, **kw)
-    elif model_name == "MultDAE":
-        model = aerec.MultDAE(n_components=16, l2=1e-3, **kw)
-    elif model_name == "AutoRec":  # user-based, Adam, bias baseline, both dropouts
-        model = aerec.AutoRec(item_based=False, n_components=16, **kw)
-    elif model_name == "AutoRec-rprop":  # full batch
-        model = aerec.AutoRec(item_based=False, optimizer="rprop", n_components=16, **kw)
-    elif model_name == "EASE":  # the Gram matrices summed over the ranks
-        model = aerec.EASE(l2=20.0, n_threads=1)
-    elif model_name == "DeepAutoencoder":  # SGD, dense re-feeding, bias baseline
-        model = aerec.DeepAutoencoder(hidden_dims=(16, 8), **kw)
+    model = make_model(model_name)
     if mode == "noseed":  # random_state=None: the ranks must still agree on one seed
         model.set_params(random_state=None)
     if mode == "mismatch" and comm.rank == comm.size - 1:

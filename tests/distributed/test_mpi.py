@@ -48,21 +48,16 @@ def run(n, model, mode, tmp_path):
     return mpiexec(n, [sys.executable, str(SCRIPT), str(out), model, mode], tmp_path), out
 
 
+sys.path.insert(0, str(SCRIPT.parent))
+try:
+    import _mpi_fit  # the rank script's data and models: the one-process references fit the same
+finally:
+    sys.path.pop(0)
+
+
 def one_process(model):
     """The same fit as _mpi_fit.py's, in this process on the whole matrix."""
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import _mpi_fit
-    finally:
-        sys.path.pop(0)
-    X = make_synthetic((240, 120, 240 * 12), random_state=3, explicit=not model.startswith("Mult"))
-    kw = dict(n_epochs=3, batch_size=64, random_state=0, n_threads=1)
-    m = {"MultVAE": lambda: aerec.MultVAE(hidden_dims=(32,), n_components=8, anneal_steps=10, **kw),
-         "MultDAE": lambda: aerec.MultDAE(n_components=16, l2=1e-3, **kw),
-         "AutoRec": lambda: aerec.AutoRec(item_based=False, n_components=16, **kw),
-         "AutoRec-rprop": lambda: aerec.AutoRec(item_based=False, optimizer="rprop", n_components=16, **kw),
-         "DeepAutoencoder": lambda: aerec.DeepAutoencoder(hidden_dims=(16, 8), **kw),
-         }[model]().fit(X)
+    m = _mpi_fit.make_model(model).fit(_mpi_fit.training_data(model))
     return _mpi_fit.fitted_arrays(m), np.asarray(m.loss_curve_)
 
 
@@ -98,11 +93,7 @@ def test_loss_curves_when_rank_0_misses_most_batches(model, tmp_path):
     penalty, the deep autoencoder's re-feeding curve) are one process's all the same."""
     proc, out = run(3, model, "uneven", tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    X = make_synthetic((240, 120, 240 * 12), random_state=3, explicit=model != "MultDAE").tolil()
-    X[7:15] = 0
-    kw = dict(n_epochs=3, batch_size=64, random_state=0, n_threads=1)
-    ref = (aerec.MultDAE(n_components=16, l2=1e-3, **kw) if model == "MultDAE"
-           else aerec.DeepAutoencoder(hidden_dims=(16, 8), **kw)).fit(X.tocsr())
+    ref = _mpi_fit.make_model(model).fit(_mpi_fit.training_data(model, uneven=True))
     np.testing.assert_allclose(np.load(out)["loss"], ref.loss_curve_, rtol=1e-5)
 
 
@@ -111,8 +102,8 @@ def test_ease_sums_the_gram_matrices_over_ranks_bit_for_bit(tmp_path):
     one-process B bit for bit."""
     proc, out = run(3, "EASE", "ok", tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    X = make_synthetic((240, 120, 240 * 12), random_state=3)
-    np.testing.assert_array_equal(np.load(out)["B"], aerec.EASE(l2=20.0, n_threads=1).fit(X).B_)
+    ease = _mpi_fit.make_model("EASE").fit(_mpi_fit.training_data("EASE"))
+    np.testing.assert_array_equal(np.load(out)["B"], ease.B_)
 
 
 def test_one_rank_is_bit_identical_to_one_process(tmp_path):
@@ -126,17 +117,11 @@ def test_one_rank_is_bit_identical_to_one_process(tmp_path):
 def test_validation_and_early_stopping_are_collective(tmp_path):
     """Each rank validates on its own users; the reduced NDCG equals one process's on all of them,
     and every rank stops at, and restores, the same epoch."""
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import _mpi_fit
-    finally:
-        sys.path.pop(0)
     proc, out = run(3, "MultVAE", "val", tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    X = make_synthetic((240, 120, 240 * 12), random_state=3)
     X_val, y_val = _mpi_fit.validation_pair(make_synthetic((90, 120, 90 * 12), random_state=4))
-    ref = aerec.MultVAE(hidden_dims=(32,), n_components=8, anneal_steps=10, n_epochs=6, batch_size=64,
-                        random_state=0, n_threads=1, patience=2, early_stopping=True).fit(X, X_val=X_val, y_val=y_val)
+    ref = _mpi_fit.make_model("MultVAE").set_params(n_epochs=6, patience=2, early_stopping=True)
+    ref.fit(_mpi_fit.training_data("MultVAE"), X_val=X_val, y_val=y_val)
     got = np.load(out)
     np.testing.assert_allclose(got["val"], ref.validation_scores_, rtol=1e-5)
     assert int(got["best"][0]) == ref.best_epoch_
