@@ -178,15 +178,21 @@ def _load_records(spec, seed, explicit=False, sep=None, header="auto"):
     return users, items, ratings, spec
 
 
+def _likes(users, items, ratings, threshold):
+    """The (users, items) records that are interactions: ratings above ``threshold``, or every record
+    when there are no ratings."""
+    keep = np.ones(users.size, dtype=bool) if ratings is None else ratings > threshold
+    if not keep.any():
+        raise UserError(f"no rating is above the threshold {threshold}")
+    return users[keep], items[keep]
+
+
 def _implicit_matrix(users, items, ratings, threshold):
     """Interactions as a CSR with an IdMapper: ratings > threshold (when there are ratings)."""
     from .data import IdMapper
 
-    keep = np.ones(users.size, dtype=bool) if ratings is None else ratings > threshold
-    if not keep.any():
-        raise UserError(f"no rating is above the threshold {threshold}")
     mapper = IdMapper(duplicates="last")
-    X = mapper.fit_transform((users[keep], items[keep]))
+    X = mapper.fit_transform(_likes(users, items, ratings, threshold))
     return X, mapper
 
 
@@ -301,14 +307,11 @@ def cmd_fit(args):
     if explicit:
         if ratings is None:
             raise UserError(f"{type(model).__name__} learns from ratings: the data needs a rating column")
-        mapper = IdMapper(rating_col="rating", duplicates="last")
-        records = {"user": users, "item": items, "rating": ratings}
+        mapper = IdMapper(rating_col="rating", duplicates="last")  # the column a DataFrame history names
+        records = (users, items, ratings)
     else:
         mapper = IdMapper(duplicates="last")
-        keep = np.ones(users.size, dtype=bool) if ratings is None else ratings > args.threshold
-        if not keep.any():
-            raise UserError(f"no rating is above the threshold {args.threshold}")
-        records = (users[keep], items[keep])
+        records = _likes(users, items, ratings, args.threshold)
     with _user_errors(str(args.data)):
         if comm is None:
             X = mapper.fit_transform(records)
@@ -316,12 +319,8 @@ def cmd_fit(args):
             # builds only the rows of its own block of users: the blocks stacked in rank order are X
             mapper.fit(records)
             block = np.array_split(np.arange(mapper.user_ids_.size), comm.size)[comm.rank]
-            cols = records if isinstance(records, tuple) else (records["user"], records["item"], records["rating"])
-            mine = np.isin(cols[0], mapper.user_ids_[block])
-            own = tuple(c[mine] for c in cols)
-            X = mapper.transform_users(own if isinstance(records, tuple)
-                                       else dict(zip(("user", "item", "rating"), own)))
-            X = X[block]
+            mine = np.isin(records[0], mapper.user_ids_[block])
+            X = mapper.transform_users(tuple(c[mine] for c in records))[block]
     if args.verbose:
         model.set_params(verbose=True) if "verbose" in model.get_params() else None
     fit_kw = {} if comm is None else {"comm": comm}
