@@ -81,7 +81,7 @@ def to_csr(X, dtype, *, what="X", implicit=True, binarize=True):
 def check_matrix_input(X, what="X", *, one_row_ok=False):
     """Refuse, with aerec's own one-line messages, inputs that are not a users × items matrix, before
     scikit-learn's validation sees them: interaction records (a DataFrame with user/item columns, or
-    a dense array of a few columns of ids), strings, complex values, NaN/inf. With ``one_row_ok`` a
+    a dense array of a few columns of ids), strings, complex values (NaN/inf: ``to_csr``). With ``one_row_ok`` a
     1-D sparse row (``X[0]`` of the ``csr_array`` aerec returns) is one user; a 1-D dense array is
     refused with the reshape to use. Returns X (reshaped)."""
     columns = getattr(X, "columns", None)
@@ -98,9 +98,6 @@ def check_matrix_input(X, what="X", *, one_row_ok=False):
     if sp.issparse(X):
         if X.dtype.kind == "c":
             raise ValueError(f"Complex data not supported: {what} is a sparse matrix of dtype {X.dtype}")
-        data = getattr(X, "data", None)
-        if isinstance(data, np.ndarray) and data.dtype.kind == "f" and not np.isfinite(data).all():
-            raise ValueError(f"{what} contains NaN or infinite values")
         if X.ndim == 1 and one_row_ok:
             C = sp.coo_array(X)
             (cols,) = C.coords
@@ -119,8 +116,6 @@ def check_matrix_input(X, what="X", *, one_row_ok=False):
                          "matrix: turn records of ids into one with aerec.data.IdMapper")
     if a.dtype.kind == "c":
         raise ValueError(f"Complex data not supported: {what} has dtype {a.dtype}")
-    if a.dtype.kind == "f" and not np.isfinite(a).all():
-        raise ValueError(f"{what} contains NaN or infinite values")
     if a.ndim == 1 and one_row_ok:
         raise ValueError(f"{what} is 1-D (shape {a.shape}): pass a users × items matrix, one row per user — "
                          "X[[i]] rather than X[i], or x.reshape(1, -1). Reshape your data")
@@ -194,8 +189,9 @@ class RecommenderBase(BaseEstimator):
         if sp.issparse(X):
             check_sparse_structure(X)
         binarize = check_bool(getattr(self, "binarize", True), "binarize")  # 'no' would be truthy: refuse
+        # NaN/inf are found once, by to_csr, with aerec's message (not scikit-learn's estimator advice)
         X = validate_data(self, X, accept_sparse=True, dtype=[np.float32, np.float64], reset=reset,
-                          ensure_min_samples=1)
+                          ensure_min_samples=1, ensure_all_finite=False)
         return to_csr(X, dtype, implicit=self._implicit, binarize=binarize)
 
     def _resolve_common(self, par=None):
