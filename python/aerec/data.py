@@ -246,11 +246,11 @@ class IdMapper:
             raise ValueError(f"indices {indices.shape} and scores {scores.shape} must be (n_users, k) with one user id "
                              f"per row, got {user_ids.shape[0] if user_ids.ndim else 0} user ids")
         n, k = indices.shape
-        items = self.item_ids(indices).reshape(-1)
-        if self.item_ids_.dtype.kind in "iu":
-            item_col = pd.array([None if v is None else int(v) for v in items], dtype="Int64")
+        if self.item_ids_.dtype.kind in "iu":  # vectorised: a masked Int64 array, no Python object per row
+            flat = self._checked_indices(indices).reshape(-1)
+            item_col = pd.arrays.IntegerArray(self.item_ids_[np.maximum(flat, 0)].astype(np.int64), flat < 0)
         else:
-            item_col = items
+            item_col = self.item_ids(indices).reshape(-1)
         return pd.DataFrame({"user": np.repeat(user_ids, k), "rank": np.tile(np.arange(1, k + 1), n),
                              "item": item_col, "score": scores.reshape(-1)})
 
@@ -285,14 +285,19 @@ class IdMapper:
         return {"user_col": self.user_col, "item_col": self.item_col, "rating_col": self.rating_col,
                 "duplicates": self.duplicates, "unknown": self.unknown, "dtype": np.dtype(self.dtype).name}
 
-    def item_ids(self, indices):
-        """Item indices (e.g. from ``recommend``) → the original item ids; padding (−1) → None."""
+    def _checked_indices(self, indices):
+        """Integer item indices in [-1, n_items) (−1: padding), as an array."""
         self._check_fitted()
         indices = np.asarray(indices)
         if indices.dtype.kind not in "iu":
             raise TypeError(f"indices must be integer item indices, got dtype {indices.dtype}")
         if indices.size and (indices.max() >= self.item_ids_.size or indices.min() < -1):
             raise ValueError(f"item indices must be in [-1, {self.item_ids_.size})")
+        return indices
+
+    def item_ids(self, indices):
+        """Item indices (e.g. from ``recommend``) → the original item ids; padding (−1) → None."""
+        indices = self._checked_indices(indices)
         out = np.empty(indices.shape, dtype=object)
         valid = indices >= 0
         out[valid] = self.item_ids_[indices[valid]]
