@@ -165,3 +165,22 @@ def test_non_finite_weights_are_refused(tmp_path, saved):
 
     with pytest.raises(ModelFileError, match="NaN"):
         aerec.load(_rewrite(saved[0], tmp_path / "p.npz", poison))
+
+
+def test_unpickled_arrays_at_odd_offsets_are_realigned():
+    """Pickle protocol 5 sends arrays out of band; a receiver (Dask) may rebuild them at any byte
+    offset of a shared frame, which the native kernels refuse. The estimator copies those on load."""
+    import pickle
+
+    X = make_synthetic((80, 30, 500), random_state=0)
+    model = aerec.MultDAE(n_components=4, n_epochs=1, random_state=0).fit(X)
+    buffers = []
+    payload = pickle.dumps(model, protocol=5, buffer_callback=buffers.append)
+    shifted = []
+    for b in buffers:  # each buffer one byte into a larger one: misaligned for float32
+        raw = bytearray(len(b.raw()) + 1)
+        raw[1:] = b.raw()
+        shifted.append(memoryview(raw)[1:])
+    clone = pickle.loads(payload, buffers=shifted)
+    assert all(W.flags.aligned for W in clone.coefs_)
+    np.testing.assert_array_equal(clone.recommend(X[:5], k=3)[0], model.recommend(X[:5], k=3)[0])

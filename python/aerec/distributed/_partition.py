@@ -23,32 +23,7 @@ TARGET_FLAG = "_aerec_target"
 OUTPUT_COLUMNS = ("user", "rank", "item", "score")
 
 
-def _aligned(value):
-    """``value`` with every NumPy array in it (directly, or in a list, tuple or dict) aligned to its
-    dtype; the same object when nothing needed a copy."""
-    if isinstance(value, np.ndarray):
-        return value if value.flags.aligned else np.array(value)
-    if type(value) in (list, tuple):
-        items = [_aligned(v) for v in value]
-        return value if all(a is b for a, b in zip(items, value)) else type(value)(items)
-    if type(value) is dict:
-        items = {k: _aligned(v) for k, v in value.items()}
-        return value if all(items[k] is v for k, v in value.items()) else items
-    return value
-
-
-def _realign(model):
-    """Copy, once and in place, the fitted arrays that arrived misaligned. Dask's serialisation hands
-    NumPy arrays out of band and may rebuild them over a shared frame at any byte offset, which the
-    native kernels refuse ("not aligned to its dtype"); the copies are kept on the worker's model."""
-    for name, value in list(vars(model).items()):
-        fixed = _aligned(value)
-        if fixed is not value:
-            setattr(model, name, fixed)
-
-
 def _check_model(model):
-    _realign(model)
     if not hasattr(model, "n_features_in_"):
         raise ValueError(f"{type(model).__name__} is not fitted: fit it (or aerec.load it) before scoring partitions")
     if getattr(model, "_item_based", False):

@@ -137,6 +137,20 @@ def _looks_like_ids(a):
     return False
 
 
+def _aligned(value):
+    """``value`` with every NumPy array in it (directly, or in a list, tuple or dict) aligned to its
+    dtype; the same object when nothing needed a copy."""
+    if isinstance(value, np.ndarray):
+        return value if value.flags.aligned else np.array(value)
+    if type(value) in (list, tuple):
+        items = [_aligned(v) for v in value]
+        return value if all(a is b for a, b in zip(items, value)) else type(value)(items)
+    if type(value) is dict:
+        items = {k: _aligned(v) for k, v in value.items()}
+        return value if all(items[k] is v for k, v in value.items()) else items
+    return value
+
+
 def check_activation(value, name="activation", aliases=None):
     """An activation the kernels implement (``kernels.ACTIVATIONS``) or one of ``aliases`` (alias →
     kernel name); returns the kernel's name."""
@@ -388,6 +402,11 @@ class RecommenderBase(BaseEstimator):
         without executing code. ``mapper``: the fitted ``aerec.data.IdMapper`` of the training data,
         stored in the same file (``aerec.load(path, return_mapper=True)`` gives it back)."""
         persistence.save(self, path, mapper=mapper)
+
+    def __setstate__(self, state):
+        # Unpickled arrays can sit at any byte offset of a shared buffer (pickle protocol 5's out-of-band
+        # buffers, as Dask sends them), which the native kernels refuse: copy those, once, here.
+        super().__setstate__({k: _aligned(v) for k, v in state.items()})
 
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: pickling must not change the live model
